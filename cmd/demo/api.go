@@ -1,0 +1,130 @@
+package main
+
+import (
+	"embed"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+)
+
+// bodies holds real error bodies of the partner API (FastAPI/Pydantic).
+//
+//go:embed bodies/*.json
+var bodies embed.FS
+
+// fakeAPI imitates the partner API's error contract with a scripted story:
+// the first enhancement submit is rate limited, results fail twice before
+// succeeding, credits run out after one batch.
+type fakeAPI struct {
+	URL string
+	srv *http.Server
+
+	mu          sync.Mutex
+	submits     int // enhancement submits accepted for validation
+	credits     int // batches left
+	resultCalls int
+}
+
+func startFakeAPI() (*fakeAPI, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	api := &fakeAPI{URL: "http://" + ln.Addr().String(), credits: 1}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/enhancements", api.enhance)
+	mux.HandleFunc("GET /v1/jobs/{id}/results", api.results)
+	mux.HandleFunc("GET /v1/jobs/{id}/progress", api.progress)
+	mux.HandleFunc("POST /v1/lists", api.createList)
+	api.srv = &http.Server{Handler: mux}
+	go api.srv.Serve(ln)
+	return api, nil
+}
+
+// Close stops the server and its connections.
+func (a *fakeAPI) Close() error { return a.srv.Close() }
+
+func (a *fakeAPI) enhance(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Persons []map[string]any `json:"persons"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+		detail(w, http.StatusBadRequest, "Malformed JSON body")
+		return
+	}
+	for _, p := range in.Persons {
+		if _, ok := p["name"]; !ok {
+			file(w, http.StatusUnprocessableEntity, "422-missing-name.json")
+			return
+		}
+	}
+	a.mu.Lock()
+	a.submits++
+	first := a.submits == 1
+	ok := !first && a.credits > 0
+	if ok {
+		a.credits--
+	}
+	a.mu.Unlock()
+	switch {
+	case first:
+		w.Header().Set("Retry-After", "1")
+		detail(w, http.StatusTooManyRequests, "Rate limit exceeded")
+	case !ok:
+		file(w, http.StatusPaymentRequired, "402-insufficient-credits.json")
+	default:
+		writeJSON(w, http.StatusAccepted, map[string]any{"job_id": "job_1", "meta": map[string]int{"imports_remaining": 0}})
+	}
+}
+
+func (a *fakeAPI) results(w http.ResponseWriter, r *http.Request) {
+	if r.PathValue("id") != "job_1" {
+		file(w, http.StatusNotFound, "404-fastapi-default.json")
+		return
+	}
+	a.mu.Lock()
+	a.resultCalls++
+	n := a.resultCalls
+	a.mu.Unlock()
+	if n <= 2 {
+		detail(w, http.StatusInternalServerError, "Internal Server Error")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"job_id": "job_1", "status": "done", "persons": 2})
+}
+
+func (a *fakeAPI) progress(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Retry-After", "3600")
+	detail(w, http.StatusTooManyRequests, "Rate limit exceeded")
+}
+
+func (a *fakeAPI) createList(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Name string `json:"name"`
+	}
+	json.NewDecoder(r.Body).Decode(&in)
+	detail(w, http.StatusBadRequest, fmt.Sprintf("A list named %q already exists", in.Name))
+}
+
+func detail(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"detail": msg})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func file(w http.ResponseWriter, status int, name string) {
+	b, err := bodies.ReadFile("bodies/" + name)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(b)
+}

@@ -1,0 +1,7 @@
+module github.com/resilient-http/resilient
+
+go 1.26
+
+require go.uber.org/goleak v1.3.0
+
+require github.com/cenkalti/backoff/v4 v4.3.0

@@ -1,0 +1,196 @@
+package errclass
+
+import (
+	"net/http"
+	"time"
+)
+
+// Class is the verdict on one attempt: what a caller should do about it.
+type Class uint8
+
+const (
+	// Success means the server answered with a status below 400. Redirects
+	// count as success: following them is the http.Client's business.
+	Success Class = iota
+	// Retryable means the same request may succeed if sent again later: rate
+	// limiting, server errors, and transport failures that are safe to repeat.
+	Retryable
+	// Permanent means sending the same request again would fail the same way
+	// (400, 402, 404, 422, other 4xx, TLS and URL errors), or that repeating it
+	// is unsafe (a non-idempotent request that may have been processed).
+	Permanent
+	// Canceled means the caller's context ended the attempt (cancellation or
+	// the caller's own deadline). It is neither a success nor a failure of the
+	// server and is never retried.
+	Canceled
+)
+
+var classNames = [...]string{"success", "retryable", "permanent", "canceled"}
+
+// String returns the class in lower case, as used in logs and telemetry.
+func (c Class) String() string {
+	if int(c) < len(classNames) {
+		return classNames[c]
+	}
+	return "unknown"
+}
+
+// Delivery tells whether the server may have processed a request. It decides
+// whether a failed non-idempotent request is safe to send again.
+type Delivery uint8
+
+const (
+	// Delivered means the server answered: it saw the request.
+	Delivered Delivery = iota
+	// NotSent means the request never reached the server (dial failure, DNS
+	// failure, HTTP/2 REFUSED_STREAM): repeating it is safe for any method.
+	NotSent
+	// Ambiguous means the request may or may not have been processed (a
+	// reset or EOF after it was written, an attempt that timed out).
+	Ambiguous
+)
+
+var deliveryNames = [...]string{"delivered", "not_sent", "ambiguous"}
+
+// String returns the delivery state in lower case.
+func (d Delivery) String() string {
+	if int(d) < len(deliveryNames) {
+		return deliveryNames[d]
+	}
+	return "unknown"
+}
+
+// Outcome is the classification of one attempt. The zero Outcome is a
+// delivered success.
+type Outcome struct {
+	// Class is what to do about the attempt.
+	Class Class
+	// Delivery tells whether the server may have processed the request.
+	Delivery Delivery
+	// StatusCode is the response's status code, or 0 when there was no
+	// response.
+	StatusCode int
+	// Timeout reports that the attempt ended because a deadline passed that
+	// was not the caller's (a per-attempt or dial timeout).
+	Timeout bool
+	// RetryAfter is the server's hint of how long to wait before retrying,
+	// from Retry-After or X-RateLimit-Reset. It is set only for retryable
+	// responses whose hint is valid, positive and in the future; otherwise it
+	// is zero and callers use their own backoff.
+	RetryAfter time.Duration
+}
+
+// A Classifier labels the outcome of one attempt of req. resp and err are
+// what the RoundTripper below returned; exactly one of them is normally
+// non-nil. A Classifier must be safe for concurrent use, must not read or
+// close resp.Body, and should not allocate on the success path.
+//
+// [Classify] is the default; wrap it to change a few rules and defer the rest:
+//
+//	func(req *http.Request, resp *http.Response, err error) errclass.Outcome {
+//		if resp != nil && resp.StatusCode == http.StatusConflict {
+//			return errclass.Outcome{Class: errclass.Retryable, StatusCode: resp.StatusCode}
+//		}
+//		return errclass.Classify(req, resp, err)
+//	}
+type Classifier func(req *http.Request, resp *http.Response, err error) Outcome
+
+// Classify is the default [Classifier]. For responses:
+//
+//   - below 400: [Success];
+//   - 429, 425 (Too Early, RFC 8470) and 5xx except 501 and 505: [Retryable],
+//     with the Retry-After hint;
+//   - every other status, 400, 402, 404 and 422 among them: [Permanent].
+//
+// For transport errors it first asks whether the caller's context is done
+// ([Canceled]); then whether the request was never sent (dial failures,
+// temporary DNS failures, HTTP/2 REFUSED_STREAM: [Retryable] for every
+// method); whether it failed for good (TLS and certificate errors, unknown
+// hosts, unrecognised errors: [Permanent]); and treats resets, EOFs and
+// attempt timeouts as [Ambiguous], [Retryable] only when [Idempotent] reports
+// true for req.
+func Classify(req *http.Request, resp *http.Response, err error) Outcome {
+	if err != nil || resp == nil {
+		return classifyError(req, err)
+	}
+	return classifyStatus(resp)
+}
+
+func classifyStatus(resp *http.Response) Outcome {
+	code := resp.StatusCode
+	out := Outcome{StatusCode: code}
+	switch {
+	case code >= 100 && code < 400:
+		return out // Success; the hot path: no header lookups.
+	case code == http.StatusTooManyRequests, code == http.StatusTooEarly,
+		code >= 500 && code < 600 && code != http.StatusNotImplemented && code != http.StatusHTTPVersionNotSupported:
+		out.Class = Retryable
+		out.RetryAfter = hint(resp)
+	default:
+		out.Class = Permanent
+	}
+	return out
+}
+
+// hint returns the usable Retry-After hint of resp, or 0.
+func hint(resp *http.Response) time.Duration {
+	if d, ok := RetryAfter(resp, time.Now()); ok {
+		return d
+	}
+	return 0
+}
+
+// WithStatus returns a Classifier that gives every response whose status is
+// one of codes the class cls (with the Retry-After hint when cls is
+// [Retryable]) and defers everything else to c. A nil c means [Classify].
+func (c Classifier) WithStatus(cls Class, codes ...int) Classifier {
+	if c == nil {
+		c = Classify
+	}
+	set := make(map[int]struct{}, len(codes))
+	for _, code := range codes {
+		set[code] = struct{}{}
+	}
+	return func(req *http.Request, resp *http.Response, err error) Outcome {
+		if err == nil && resp != nil {
+			if _, ok := set[resp.StatusCode]; ok {
+				out := Outcome{Class: cls, StatusCode: resp.StatusCode}
+				if cls == Retryable {
+					out.RetryAfter = hint(resp)
+				}
+				return out
+			}
+		}
+		return c(req, resp, err)
+	}
+}
+
+// Idempotent reports whether sending req twice has the same effect as
+// sending it once: its method is GET, HEAD, OPTIONS, TRACE, PUT or DELETE,
+// or it carries an Idempotency-Key (or X-Idempotency-Key) header. This is the
+// rule net/http itself uses before replaying a request on a new connection.
+// A nil req is not idempotent.
+func Idempotent(req *http.Request) bool {
+	if req == nil {
+		return false
+	}
+	switch req.Method {
+	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace,
+		http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return HasIdempotencyKey(req)
+}
+
+// HasIdempotencyKey reports whether req carries an Idempotency-Key or
+// X-Idempotency-Key header.
+func HasIdempotencyKey(req *http.Request) bool {
+	if req == nil {
+		return false
+	}
+	if _, ok := req.Header["Idempotency-Key"]; ok {
+		return true
+	}
+	_, ok := req.Header["X-Idempotency-Key"]
+	return ok
+}

@@ -1,0 +1,18 @@
+// Package errclass is the one place that interprets the outcome of an HTTP
+// attempt.
+//
+// [Classify] turns a (*http.Response, error) pair into an [Outcome]: a
+// [Class] (success, retryable, permanent, canceled), whether the server may
+// have processed the request ([Delivery]) and the server's Retry-After hint.
+// Retry, circuit-breaking and tracing layers all ask a [Classifier] rather
+// than keeping private rules about status codes, so replacing the classifier
+// changes every layer at once.
+//
+// [Decode] turns an error response into an [*APIError] that understands the
+// FastAPI/Pydantic "detail" shapes and RFC 9457 problem documents, and works
+// with [errors.Is] against sentinels such as [ErrRateLimited] and
+// [ErrInsufficientCredits].
+//
+// The package has no dependencies beyond the standard library and does not
+// allocate when classifying a successful response.
+package errclass

@@ -1,0 +1,153 @@
+package retry
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// statusRT answers every request with status, counting calls.
+type statusRT struct {
+	status int
+	calls  atomic.Int64
+}
+
+func (s *statusRT) RoundTrip(*http.Request) (*http.Response, error) {
+	s.calls.Add(1)
+	return &http.Response{StatusCode: s.status, Header: http.Header{}, Body: http.NoBody}, nil
+}
+
+func runRequests(t *testing.T, tr *Transport, n int) {
+	t.Helper()
+	for range n {
+		resp, err := tr.RoundTrip(httptest.NewRequest(http.MethodGet, "http://127.0.0.1/", nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+}
+
+func TestBudgetCapsRetriesUnderTotalFailure(t *testing.T) {
+	down := &statusRT{status: 500}
+	ft := newFakeTime()
+	tr := newFake(down, Policy{MaxAttempts: 3, Budget: NewBudget(0.2, 0, 10*time.Second)}, ft)
+	tr.sleep = func(context.Context, time.Duration) error { return nil } // all within one window
+	runRequests(t, tr, 100)
+	retries := down.calls.Load() - 100
+	if retries != 20 {
+		t.Errorf("retries for 100 failing requests = %d, want 20 (20%% budget), not up to 200", retries)
+	}
+}
+
+func TestBudgetFloorAndRatio(t *testing.T) {
+	b := NewBudget(DefaultBudgetRatio, DefaultBudgetMinPerSecond, DefaultBudgetWindow)
+	now := 1000 * time.Second
+	for range 1000 {
+		b.deposit(now)
+	}
+	allowed := 0
+	for b.withdraw(now) {
+		allowed++
+	}
+	// 20% of 1000 requests plus 10/s over 10s.
+	if allowed != 300 {
+		t.Errorf("allowed %d retries, want 300", allowed)
+	}
+}
+
+func TestBudgetNotChargedForPermanentOutcomes(t *testing.T) {
+	bad := &statusRT{status: 422}
+	b := NewBudget(0, 1, time.Second) // exactly one retry per second
+	ft := newFakeTime()
+	tr := newFake(bad, Policy{Budget: b}, ft)
+	runRequests(t, tr, 50)
+	if !b.withdraw(ft.Now()) {
+		t.Error("50 requests ending in 422 used up the budget; terminal 4xx must cost nothing")
+	}
+}
+
+func TestBudgetRefills(t *testing.T) {
+	down := &statusRT{status: 503}
+	ft := newFakeTime()
+	b := NewBudget(0, 1, 10*time.Second) // 10 retries per 10s window
+	tr := newFake(down, Policy{MaxAttempts: 2, Budget: b}, ft)
+	tr.sleep = func(context.Context, time.Duration) error { return nil }
+
+	runRequests(t, tr, 30)
+	if retries := down.calls.Load() - 30; retries != 10 {
+		t.Fatalf("retries in the first window = %d, want 10", retries)
+	}
+	// Nothing succeeded, yet after a window the allowance is back.
+	ft.Advance(11 * time.Second)
+	down.calls.Store(0)
+	runRequests(t, tr, 30)
+	if retries := down.calls.Load() - 30; retries != 10 {
+		t.Errorf("retries after the window slid = %d, want 10: the budget must refill", retries)
+	}
+}
+
+func TestBudgetCountsWaitingRetries(t *testing.T) {
+	down := &statusRT{status: 500}
+	b := NewBudget(0, 1, time.Second) // one retry in flight or waiting at a time
+	tr := New(down, Policy{MaxAttempts: 2, Budget: b})
+	release := make(chan struct{})
+	var waiting atomic.Int32
+	tr.sleep = func(ctx context.Context, d time.Duration) error {
+		waiting.Add(1)
+		<-release
+		return nil
+	}
+	var wg sync.WaitGroup
+	first := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		runRequests(t, tr, 1) // takes the only retry and waits in backoff
+	}()
+	go func() {
+		for waiting.Load() == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		close(first)
+	}()
+	<-first
+	// The retry above has not been sent yet, but it is charged: a second
+	// failing request gets no retry and returns at once.
+	runRequests(t, tr, 1)
+	if waiting.Load() != 1 {
+		t.Errorf("%d requests entered backoff, want 1", waiting.Load())
+	}
+	close(release)
+	wg.Wait()
+	if got := down.calls.Load(); got != 3 {
+		t.Errorf("attempts = %d, want 3 (2 requests, 1 retry)", got)
+	}
+}
+
+func TestBudgetConcurrentUse(t *testing.T) {
+	b := NewBudget(0.5, 0, time.Minute)
+	var wg sync.WaitGroup
+	var granted atomic.Int64
+	now := monotonic()
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 1000 {
+				b.deposit(now)
+				if b.withdraw(now) {
+					granted.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if g := granted.Load(); g > 4000 {
+		t.Errorf("granted %d retries for 8000 requests at ratio 0.5, want at most 4000", g)
+	}
+}

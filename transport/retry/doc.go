@@ -1,0 +1,24 @@
+// Package retry is an http.RoundTripper that sends a request again when the
+// attempt failed in a way worth repeating, waiting with exponential backoff
+// between attempts.
+//
+// What counts as worth repeating is decided by an [errclass.Classifier]
+// (by default [errclass.Classify]): 429, 5xx and transport failures that are
+// safe to repeat. Retry-After hints are honoured, bounded by
+// [Policy.MaxRetryAfter] and the request's deadline; when waiting would run
+// past either, the last response is returned at once instead of sleeping.
+// A [Budget] shared by all requests through a Transport caps retries to a
+// fraction of the traffic, so a failing server is not hit with several times
+// its normal load.
+//
+// The first attempt is the caller's request, passed through untouched; later
+// attempts are copies carrying a fresh body from Request.GetBody (requests
+// whose body cannot be replayed are sent once). The response of a discarded
+// attempt is drained (up to 64 KiB) and closed so its connection is reused.
+// When retries run out on an HTTP status, the caller gets the last response
+// with its body unread, as with a plain http.Client; errors come back as
+// [*Error], which records the number of attempts and unwraps to the cause.
+//
+// Deeper layers learn which attempt they are serving from
+// [AttemptFromContext].
+package retry

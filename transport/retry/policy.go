@@ -1,0 +1,107 @@
+package retry
+
+import (
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/resilient-http/resilient/transport/errclass"
+)
+
+// Defaults applied to the zero fields of a [Policy].
+const (
+	DefaultMaxAttempts   = 3
+	DefaultBaseDelay     = 100 * time.Millisecond
+	DefaultMaxDelay      = 5 * time.Second
+	DefaultMaxElapsed    = 30 * time.Second
+	DefaultMaxRetryAfter = 30 * time.Second
+)
+
+// Policy configures a [Transport]. The zero Policy is ready to use: three
+// attempts, exponential backoff with jitter starting at 100ms, at most 30
+// seconds in all, the default classifier and a budget of its own.
+type Policy struct {
+	// MaxAttempts bounds attempts, the first included. Zero means 3; 1
+	// disables retries.
+	MaxAttempts int
+
+	// BaseDelay is the mean first wait of the exponential backoff; each
+	// later wait doubles, with ±50% jitter. Zero means 100ms.
+	BaseDelay time.Duration
+
+	// MaxDelay caps any single backoff wait (Retry-After hints are capped
+	// by MaxRetryAfter instead). Zero means 5s.
+	MaxDelay time.Duration
+
+	// MaxElapsed bounds the time from the start of the first attempt to the
+	// start of the last: a wait that would end later is not started. Zero
+	// means 30s.
+	MaxElapsed time.Duration
+
+	// MaxRetryAfter is the longest server-requested wait (Retry-After,
+	// X-RateLimit-Reset) the Transport will honour. A longer hint ends the
+	// request at once with the response that carried it. Zero means 30s.
+	MaxRetryAfter time.Duration
+
+	// RequireIdempotencyKey restricts retries of 5xx responses to requests
+	// that are idempotent by method or carry an Idempotency-Key header (see
+	// [errclass.Idempotent]). 429 responses and failures before the request
+	// was sent stay retryable: the server did not process them. The default
+	// (false) follows the partner-API contract and retries 5xx for any
+	// method whose body can be replayed.
+	RequireIdempotencyKey bool
+
+	// Backoff, if set, makes the BackOff for one request, replacing
+	// BaseDelay and MaxDelay. It is called only when a first retry is
+	// needed, and the BackOff it returns is used by that request alone.
+	// Returning backoff.Stop from NextBackOff ends the retries.
+	Backoff func() backoff.BackOff `json:"-"`
+
+	// Classifier decides which outcomes are retried. Nil means
+	// [errclass.Classify].
+	Classifier errclass.Classifier `json:"-"`
+
+	// Budget, if set, is shared with other Transports. Nil gives the
+	// Transport a budget of its own with the default ratio, floor and
+	// window.
+	Budget *Budget `json:"-"`
+}
+
+// withDefaults returns p with its zero fields filled in.
+func (p Policy) withDefaults() Policy {
+	if p.MaxAttempts <= 0 {
+		p.MaxAttempts = DefaultMaxAttempts
+	}
+	if p.BaseDelay <= 0 {
+		p.BaseDelay = DefaultBaseDelay
+	}
+	if p.MaxDelay <= 0 {
+		p.MaxDelay = DefaultMaxDelay
+	}
+	if p.MaxElapsed <= 0 {
+		p.MaxElapsed = DefaultMaxElapsed
+	}
+	if p.MaxRetryAfter <= 0 {
+		p.MaxRetryAfter = DefaultMaxRetryAfter
+	}
+	if p.Classifier == nil {
+		p.Classifier = errclass.Classify
+	}
+	if p.Budget == nil {
+		p.Budget = NewBudget(DefaultBudgetRatio, DefaultBudgetMinPerSecond, DefaultBudgetWindow)
+	}
+	if p.Backoff == nil {
+		base, maxDelay := p.BaseDelay, p.MaxDelay
+		p.Backoff = func() backoff.BackOff {
+			// Elapsed time is bounded by the Transport (MaxElapsed and the
+			// context's deadline), not by the BackOff.
+			return backoff.NewExponentialBackOff(
+				backoff.WithInitialInterval(base),
+				backoff.WithMaxInterval(maxDelay),
+				backoff.WithMultiplier(2),
+				backoff.WithRandomizationFactor(0.5),
+				backoff.WithMaxElapsedTime(0),
+			)
+		}
+	}
+	return p
+}
