@@ -98,8 +98,9 @@ func TestBudgetCountsWaitingRetries(t *testing.T) {
 	release := make(chan struct{})
 	var waiting atomic.Int32
 	tr.sleep = func(ctx context.Context, d time.Duration) error {
-		waiting.Add(1)
-		<-release
+		if waiting.Add(1) == 1 {
+			<-release // only the first waiter blocks, so a regression fails instead of hanging
+		}
 		return nil
 	}
 	var wg sync.WaitGroup
