@@ -635,3 +635,25 @@ func TestMiddlewareSharesBudget(t *testing.T) {
 type roundTripperFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func TestEmptyBodiesRetried(t *testing.T) {
+	for name, body := range map[string]io.Reader{"nil": nil, "NoBody": http.NoBody, "empty reader": strings.NewReader("")} {
+		t.Run(name, func(t *testing.T) {
+			srv := newScript(t, step{status: 503}, step{status: 204})
+			req, _ := http.NewRequest(http.MethodPost, srv.URL, body)
+			resp, err := New(srv.Client().Transport, fast).RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 204 || srv.count() != 2 {
+				t.Errorf("got %d after %d attempts, want 204 after 2", resp.StatusCode, srv.count())
+			}
+			for i, b := range srv.bodies {
+				if b != "" {
+					t.Errorf("attempt %d body = %q, want empty", i+1, b)
+				}
+			}
+		})
+	}
+}
