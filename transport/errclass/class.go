@@ -73,11 +73,25 @@ type Outcome struct {
 	// Timeout reports that the attempt ended because a deadline passed that
 	// was not the caller's (a per-attempt or dial timeout).
 	Timeout bool
-	// RetryAfter is the server's hint of how long to wait before retrying,
-	// from Retry-After or X-RateLimit-Reset. It is set only for retryable
-	// responses whose hint is valid, positive and in the future; otherwise it
-	// is zero and callers use their own backoff.
+	// Refused reports that a layer below refused the request without sending
+	// it (an open circuit breaker, a latch after 402): see [Refusal]. Such
+	// outcomes are [Permanent] and [NotSent].
+	Refused bool
+	// RetryAfter is how long to wait before trying again: the server's
+	// Retry-After or X-RateLimit-Reset hint for retryable responses, or
+	// for a refusal the time until the refusing layer lets a request through.
+	// It is set only when valid, positive and in the future; otherwise it is
+	// zero and callers use their own backoff.
 	RetryAfter time.Duration
+}
+
+// A Refusal is an error from a layer that refused to send a request at all,
+// such as an open circuit breaker: nothing reached the server. RetryIn
+// reports how long until the layer will let a request through, or 0 if it
+// cannot tell. [Classify] recognises refusals anywhere in an error's chain.
+type Refusal interface {
+	error
+	RetryIn() time.Duration
 }
 
 // A Classifier labels the outcome of one attempt of req. resp and err are
@@ -103,7 +117,8 @@ type Classifier func(req *http.Request, resp *http.Response, err error) Outcome
 //   - every other status, 400, 402, 404 and 422 among them: [Permanent].
 //
 // For transport errors it first asks whether the caller's context is done
-// ([Canceled]); then whether the request was never sent (dial failures,
+// ([Canceled]); whether a layer below refused the request ([Refusal]:
+// [Permanent], so retries fail fast); then whether it was never sent (dial failures,
 // temporary DNS failures, HTTP/2 REFUSED_STREAM: [Retryable] for every
 // method); whether it failed for good (TLS and certificate errors, unknown
 // hosts, unrecognised errors: [Permanent]); and treats resets, EOFs and

@@ -311,3 +311,19 @@ func BenchmarkClassifySuccess(b *testing.B) {
 }
 
 func discardLogger() *log.Logger { return log.New(io.Discard, "", 0) }
+
+type refusal struct{ wait time.Duration }
+
+func (r refusal) Error() string          { return "refused" }
+func (r refusal) RetryIn() time.Duration { return r.wait }
+
+func TestClassifyRefusal(t *testing.T) {
+	got := Classify(newReq(t, http.MethodGet), nil, fmt.Errorf("layer: %w", refusal{3 * time.Second}))
+	want := Outcome{Class: Permanent, Delivery: NotSent, Refused: true, RetryAfter: 3 * time.Second}
+	if got != want {
+		t.Errorf("Classify(refusal) = %+v, want %+v", got, want)
+	}
+	if got := Classify(newReq(t, http.MethodGet), nil, refusal{-time.Second}); got.RetryAfter != 0 || !got.Refused {
+		t.Errorf("Classify(refusal with negative wait) = %+v, want Refused with no wait", got)
+	}
+}

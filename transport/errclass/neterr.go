@@ -42,6 +42,10 @@ func classifyError(req *http.Request, err error) Outcome {
 		return Outcome{Class: Permanent, Delivery: Ambiguous}
 	}
 
+	var refusal Refusal
+	if errors.As(err, &refusal) {
+		return Outcome{Class: Permanent, Delivery: NotSent, Refused: true, RetryAfter: max(refusal.RetryIn(), 0)}
+	}
 	if isTLSError(err) {
 		return Outcome{Class: Permanent, Delivery: NotSent}
 	}

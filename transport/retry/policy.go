@@ -50,6 +50,14 @@ type Policy struct {
 	// method whose body can be replayed.
 	RequireIdempotencyKey bool
 
+	// WaitForBreaker makes a request refused by a layer below (an open
+	// circuit breaker: see [errclass.Refusal]) wait until that layer expects
+	// to let requests through, then try again, as long as the wait fits
+	// MaxRetryAfter, the deadlines and the budget, and an attempt is left.
+	// The default (false) fails fast: an open breaker ends the request at
+	// once with its error.
+	WaitForBreaker bool
+
 	// Backoff, if set, makes the BackOff for one request, replacing
 	// BaseDelay and MaxDelay. It is called only when a first retry is
 	// needed, and the BackOff it returns is used by that request alone.

@@ -81,7 +81,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// context value, no backoff. Most requests end here.
 	resp, err := t.next.RoundTrip(req)
 	out := t.p.Classifier(req, resp, err)
-	if out.Class != errclass.Retryable {
+	if !t.retryable(out) {
 		return result(1, resp, err, nil)
 	}
 	return t.retry(req, start, resp, err, out)
@@ -93,7 +93,7 @@ func (t *Transport) retry(req *http.Request, start time.Duration, resp *http.Res
 	ctx := req.Context()
 	var bo backoff.BackOff
 	for n := 1; ; n++ {
-		if out.Class != errclass.Retryable {
+		if !t.retryable(out) {
 			return result(n, resp, err, nil)
 		}
 		delay, fromHint, reason := t.plan(req, start, n, out, &bo)
@@ -116,6 +116,11 @@ func (t *Transport) retry(req *http.Request, start time.Duration, resp *http.Res
 		resp, err = t.next.RoundTrip(r)
 		out = t.p.Classifier(r, resp, err)
 	}
+}
+
+// retryable reports whether out calls for another attempt, policy allowing.
+func (t *Transport) retryable(out errclass.Outcome) bool {
+	return out.Class == errclass.Retryable || t.p.WaitForBreaker && out.Refused && out.RetryAfter > 0
 }
 
 // plan decides whether attempt n, whose retryable outcome is out, is

@@ -657,3 +657,40 @@ func TestEmptyBodiesRetried(t *testing.T) {
 		})
 	}
 }
+
+// refused is what an open breaker below retry returns.
+type refused struct{ wait time.Duration }
+
+func (r refused) Error() string          { return "breaker open" }
+func (r refused) RetryIn() time.Duration { return r.wait }
+
+func TestRefusalFailsFastOrWaits(t *testing.T) {
+	for _, wait := range []bool{false, true} {
+		t.Run(fmt.Sprintf("WaitForBreaker=%v", wait), func(t *testing.T) {
+			calls := 0
+			stub := roundTripperFunc(func(r *http.Request) (*http.Response, error) {
+				calls++
+				if calls == 1 {
+					return nil, refused{wait: 2 * time.Second}
+				}
+				return &http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody}, nil
+			})
+			ft := newFakeTime()
+			tr := newFake(stub, Policy{WaitForBreaker: wait}, ft)
+			resp, err := tr.RoundTrip(httptest.NewRequest(http.MethodGet, "http://127.0.0.1/", nil))
+			if !wait {
+				var r refused
+				if !errors.As(err, &r) || calls != 1 || len(ft.Sleeps()) != 0 {
+					t.Errorf("RoundTrip() = %v after %d calls, waits %v; want the refusal at once", err, calls, ft.Sleeps())
+				}
+				return
+			}
+			if err != nil || resp.StatusCode != 200 || calls != 2 {
+				t.Fatalf("RoundTrip() = %v, %v after %d calls; want 200 after 2", resp, err, calls)
+			}
+			if s := ft.Sleeps(); len(s) != 1 || s[0] < 2*time.Second {
+				t.Errorf("waits = %v, want one wait of at least 2s", s)
+			}
+		})
+	}
+}
