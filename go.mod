@@ -2,8 +2,8 @@ module github.com/resilient-http/resilient
 
 go 1.26
 
-require go.uber.org/goleak v1.3.0
-
-require github.com/cenkalti/backoff/v4 v4.3.0
-
-require github.com/sony/gobreaker/v2 v2.4.0 // indirect
+require (
+	github.com/cenkalti/backoff/v4 v4.3.0
+	github.com/sony/gobreaker/v2 v2.4.0
+	go.uber.org/goleak v1.3.0
+)

@@ -1,0 +1,163 @@
+package breaker
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/resilient-http/resilient/transport/errclass"
+	"github.com/sony/gobreaker/v2"
+)
+
+// Transport is an http.RoundTripper with a circuit breaker per key. It is
+// safe for concurrent use. Create it with [New] or [Middleware]; the zero
+// Transport is not usable.
+type Transport struct {
+	next http.RoundTripper
+	reg  *registry
+	now  func() time.Time // for the 402 latch; a hook for tests
+}
+
+var _ http.RoundTripper = (*Transport)(nil)
+
+// New returns a Transport that sends requests through next (nil means
+// http.DefaultTransport) and breaks circuits according to p, whose zero
+// fields take their documented defaults.
+func New(next http.RoundTripper, p Policy) *Transport {
+	return newTransport(next, newRegistry(p.withDefaults()))
+}
+
+// Middleware returns a function that wraps a RoundTripper in a Transport
+// with policy p. Every Transport it makes shares one set of breakers and
+// latches.
+func Middleware(p Policy) func(http.RoundTripper) http.RoundTripper {
+	reg := newRegistry(p.withDefaults())
+	return func(next http.RoundTripper) http.RoundTripper { return newTransport(next, reg) }
+}
+
+func newTransport(next http.RoundTripper, reg *registry) *Transport {
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	return &Transport{next: next, reg: reg, now: time.Now}
+}
+
+// RoundTrip sends req unless its breaker is open or its endpoint is latched
+// after a 402; then it returns an [*OpenError] or a [*CreditError] without
+// sending anything (closing req.Body, as RoundTrippers must). Otherwise it
+// returns next's response and error unchanged, after counting the outcome.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	r := t.reg
+	latchOn := !r.p.DisableCreditLatch
+	var (
+		lk    string
+		probe *latch
+	)
+	if latchOn && r.nLatch.Load() > 0 {
+		lk = latchKey(req)
+		var refusal *CreditError
+		if probe, refusal = r.admit(lk, t.now()); refusal != nil {
+			closeBody(req)
+			return nil, refusal
+		}
+	}
+
+	e := r.get(t.key(req))
+	var err error
+	// Execute (rather than the two-step Allow, whose done callback is a
+	// fresh closure per request) keeps the success path free of
+	// allocations: this closure does not escape.
+	resp, verdict := e.cb.Execute(func() (*http.Response, error) {
+		var resp *http.Response
+		resp, err = t.next.RoundTrip(req)
+		return resp, r.p.verdict(r.p.Classifier(req, resp, err))
+	})
+	if r.hasPending.Load() {
+		r.flush()
+	}
+	if verdict == gobreaker.ErrOpenState || verdict == gobreaker.ErrTooManyRequests {
+		if probe != nil {
+			probe.probing.Store(false)
+		}
+		closeBody(req)
+		return nil, t.openError(e, verdict)
+	}
+
+	if latchOn {
+		status := 0
+		if err == nil && resp != nil {
+			status = resp.StatusCode
+		}
+		if status == http.StatusPaymentRequired || probe != nil {
+			if lk == "" {
+				lk = latchKey(req)
+			}
+			r.settle(lk, probe, status, t.now())
+		}
+	}
+	return resp, err
+}
+
+// verdict maps an outcome to what gobreaker counts: nil for a success,
+// errFailure or errExcluded.
+func (p *Policy) verdict(out errclass.Outcome) error {
+	switch {
+	case out.Class == errclass.Canceled, out.Refused:
+		return errExcluded
+	case out.StatusCode == http.StatusTooManyRequests:
+		if p.CountRateLimited {
+			return errFailure
+		}
+		return errExcluded
+	case out.StatusCode >= 500 && out.StatusCode != http.StatusNotImplemented && out.StatusCode != http.StatusHTTPVersionNotSupported:
+		return errFailure
+	case out.StatusCode != 0:
+		return nil // the server answered: it is up, whatever it thought of the request
+	case out.Class == errclass.Permanent && out.Delivery == errclass.NotSent:
+		return errExcluded // TLS or DNS misconfiguration says nothing of the server's health
+	}
+	return errFailure // resets, timeouts, refused connections
+}
+
+func (t *Transport) key(req *http.Request) key {
+	if t.reg.p.Key != nil {
+		return key{custom: t.reg.p.Key(req)}
+	}
+	return key{scheme: req.URL.Scheme, host: req.URL.Host}
+}
+
+func (t *Transport) openError(e *entry, cause error) *OpenError {
+	oe := &OpenError{Name: e.cb.Name(), State: StateOpen, cause: cause}
+	if cause == gobreaker.ErrTooManyRequests {
+		oe.State = StateHalfOpen
+		return oe
+	}
+	if at := e.openedAt.Load(); at != 0 {
+		oe.Until = time.Unix(0, at).Add(t.reg.p.OpenTimeout)
+	}
+	return oe
+}
+
+// States returns the current state of every breaker, by name. It suits a
+// health endpoint; an open breaker whose timeout has passed reports
+// half-open.
+func (t *Transport) States() map[string]State {
+	out := make(map[string]State)
+	t.reg.entries.Range(func(k, v any) bool {
+		out[v.(*entry).cb.Name()] = v.(*entry).cb.State()
+		return true
+	})
+	if t.reg.hasPending.Load() {
+		t.reg.flush()
+	}
+	return out
+}
+
+// ResetCredits releases every 402 latch: call it when credits have been
+// replenished.
+func (t *Transport) ResetCredits() { t.reg.resetLatches() }
+
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
+}

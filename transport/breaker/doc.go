@@ -1,0 +1,29 @@
+// Package breaker is an http.RoundTripper that stops sending requests to a
+// server that keeps failing, built on github.com/sony/gobreaker/v2.
+//
+// Outcomes are counted by [errclass], not by Go error: 5xx responses,
+// timeouts and connection failures are failures; 2xx, 3xx and client errors
+// (400, 404, 422: the server is healthy, the request was wrong) are
+// successes; 429 is neither unless [Policy.CountRateLimited] says so; a
+// canceled request is never counted. The caller always gets the real
+// response, whatever was counted.
+//
+// A breaker trips when failures are sustained: a failure rate over a rolling
+// window with a minimum number of calls, or a run of consecutive failures.
+// While open it fails fast with an [*OpenError] (errors.Is ErrOpen, and
+// gobreaker.ErrOpenState) without touching the network; after
+// [Policy.OpenTimeout] it lets a few probes through (half-open), and their
+// outcome closes or re-opens it. There is one breaker per key: per host by
+// default, per endpoint or anything else with [Policy.Key]; the set of
+// breakers is bounded by [Policy.MaxKeys].
+//
+// A 402 Payment Required ("Insufficient credits") latches its endpoint: later
+// requests to it fail fast with a [*CreditError] (errors.Is
+// errclass.ErrInsufficientCredits) until [Transport.ResetCredits] is called
+// or [Policy.CreditCooldown] lets one probe through.
+//
+// Place the breaker inside retry (retry → breaker → base), so that every
+// attempt is counted and an open breaker ends the retries at once: its
+// errors implement [errclass.Refusal], which retry does not retry unless its
+// policy asks it to wait for the breaker.
+package breaker

@@ -1,0 +1,137 @@
+package breaker
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/resilient-http/resilient/transport/errclass"
+	"github.com/sony/gobreaker/v2"
+)
+
+// State is a breaker's state: closed (requests flow), open (requests fail
+// fast) or half-open (a few probes decide).
+type State = gobreaker.State
+
+// The states of a breaker.
+const (
+	StateClosed   = gobreaker.StateClosed
+	StateHalfOpen = gobreaker.StateHalfOpen
+	StateOpen     = gobreaker.StateOpen
+)
+
+// Defaults applied to the zero fields of a [Policy].
+const (
+	DefaultWindow              = 10 * time.Second
+	DefaultMinRequests         = 20
+	DefaultFailureRatio        = 0.5
+	DefaultConsecutiveFailures = 10
+	DefaultOpenTimeout         = 30 * time.Second
+	DefaultHalfOpenProbes      = 1
+	DefaultMaxKeys             = 1000
+	DefaultCreditCooldown      = time.Minute
+)
+
+// Policy configures a [Transport]. The zero Policy trips a host's breaker
+// when at least half of 20 or more calls in 10 seconds fail, or after 10
+// failures in a row; stays open 30 seconds; then lets one probe through.
+type Policy struct {
+	// Window is the rolling window over which the failure rate is measured
+	// (in ten buckets). Zero means 10s.
+	Window time.Duration
+
+	// MinRequests is how many counted calls the window must hold before the
+	// failure rate can trip the breaker. Zero means 20.
+	MinRequests uint32
+
+	// FailureRatio trips the breaker when failures / counted calls in the
+	// window reach it (and MinRequests is met). Zero means 0.5.
+	FailureRatio float64
+
+	// ConsecutiveFailures trips the breaker after this many failures in a
+	// row, whatever the window holds. Zero means 10.
+	ConsecutiveFailures uint32
+
+	// OpenTimeout is how long an open breaker fails fast before letting
+	// probes through. Zero means 30s.
+	OpenTimeout time.Duration
+
+	// HalfOpenProbes is how many requests a half-open breaker lets through;
+	// that many successes in a row close it, one failure re-opens it. Zero
+	// means 1.
+	HalfOpenProbes uint32
+
+	// CountRateLimited counts 429 responses as failures. By default they
+	// count as neither success nor failure: throttling is retry's business
+	// and says nothing about the server's health.
+	CountRateLimited bool
+
+	// MaxKeys bounds how many breakers (and 402 latches) are kept. When a
+	// new key would exceed it, a closed breaker that has not been used
+	// recently is dropped. Zero means 1000.
+	MaxKeys int
+
+	// CreditCooldown is how long a 402 latch refuses requests before letting
+	// one probe through to see whether credits are back. Zero means one
+	// minute.
+	CreditCooldown time.Duration
+
+	// DisableCreditLatch turns the 402 latch off: 402 responses are then
+	// passed through like any other client error.
+	DisableCreditLatch bool
+
+	// Key maps a request to its breaker's name. Nil means one breaker per
+	// host: scheme://host[:port] as written in the URL. To break per
+	// endpoint instead, return e.g. req.Method + " " + req.URL.Host +
+	// req.URL.Path (MaxKeys bounds the set).
+	Key func(*http.Request) string `json:"-"`
+
+	// Classifier labels each outcome before it is counted. Nil means
+	// [errclass.Classify].
+	Classifier errclass.Classifier `json:"-"`
+
+	// OnStateChange, if set, is called after a breaker changes state, on
+	// the goroutine of the request that caused the change (or of the
+	// States call that noticed it), outside the breaker's lock: it may call
+	// back into the Transport. Calls are delivered in order.
+	OnStateChange func(name string, from, to State) `json:"-"`
+}
+
+func (p Policy) withDefaults() Policy {
+	if p.Window <= 0 {
+		p.Window = DefaultWindow
+	}
+	if p.MinRequests == 0 {
+		p.MinRequests = DefaultMinRequests
+	}
+	if p.FailureRatio <= 0 {
+		p.FailureRatio = DefaultFailureRatio
+	}
+	if p.ConsecutiveFailures == 0 {
+		p.ConsecutiveFailures = DefaultConsecutiveFailures
+	}
+	if p.OpenTimeout <= 0 {
+		p.OpenTimeout = DefaultOpenTimeout
+	}
+	if p.HalfOpenProbes == 0 {
+		p.HalfOpenProbes = DefaultHalfOpenProbes
+	}
+	if p.MaxKeys <= 0 {
+		p.MaxKeys = DefaultMaxKeys
+	}
+	if p.CreditCooldown <= 0 {
+		p.CreditCooldown = DefaultCreditCooldown
+	}
+	if p.Classifier == nil {
+		p.Classifier = errclass.Classify
+	}
+	return p
+}
+
+// readyToTrip is gobreaker's ReadyToTrip for p.
+func (p Policy) readyToTrip(c gobreaker.Counts) bool {
+	if c.ConsecutiveFailures >= p.ConsecutiveFailures {
+		return true
+	}
+	n := c.TotalSuccesses + c.TotalFailures
+	return n >= p.MinRequests && float64(c.TotalFailures) >= p.FailureRatio*float64(n)
+}

@@ -1,0 +1,170 @@
+package breaker
+
+import (
+	"errors"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+)
+
+// key identifies a breaker. The default per-host key is the URL's scheme and
+// host, kept as two strings so that looking it up allocates nothing.
+type key struct {
+	scheme, host string
+	custom       string
+}
+
+func (k key) String() string {
+	if k.scheme == "" && k.host == "" {
+		return k.custom
+	}
+	return k.scheme + "://" + k.host
+}
+
+// entry is one breaker and what the Transport tracks about it.
+type entry struct {
+	cb       *gobreaker.CircuitBreaker[*http.Response]
+	state    atomic.Int32 // mirrors cb's state, updated on each change
+	openedAt atomic.Int64 // unix nanoseconds of the last change to open
+	used     atomic.Bool  // set on use, cleared by eviction sweeps
+}
+
+// stateChange is a transition waiting to be reported to OnStateChange.
+type stateChange struct {
+	name     string
+	from, to State
+}
+
+// registry holds the breakers of one Transport (or of every Transport made
+// by one Middleware).
+type registry struct {
+	p Policy
+
+	entries sync.Map // key → *entry
+	size    atomic.Int64
+	mu      sync.Mutex // serializes creation and eviction of entries
+
+	// State changes happen under gobreaker's lock; they are queued there
+	// and delivered to p.OnStateChange after the lock is released.
+	pendingMu  sync.Mutex
+	pending    []stateChange // guarded by pendingMu
+	hasPending atomic.Bool
+	deliverMu  sync.Mutex // keeps deliveries in order
+
+	latches
+}
+
+func newRegistry(p Policy) *registry {
+	return &registry{p: p}
+}
+
+// get returns the breaker for k, creating it if needed.
+func (r *registry) get(k key) *entry {
+	if v, ok := r.entries.Load(k); ok {
+		e := v.(*entry)
+		if !e.used.Load() { // avoid writing a shared cache line on every call
+			e.used.Store(true)
+		}
+		return e
+	}
+	return r.create(k)
+}
+
+func (r *registry) create(k key) *entry {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if v, ok := r.entries.Load(k); ok {
+		return v.(*entry)
+	}
+	if r.size.Load() >= int64(r.p.MaxKeys) {
+		r.evictLocked()
+	}
+	e := &entry{}
+	e.used.Store(true)
+	name := k.String()
+	e.cb = gobreaker.NewCircuitBreaker[*http.Response](gobreaker.Settings{
+		Name:         name,
+		MaxRequests:  r.p.HalfOpenProbes,
+		Interval:     r.p.Window,
+		BucketPeriod: r.p.Window / 10,
+		Timeout:      r.p.OpenTimeout,
+		ReadyToTrip:  r.p.readyToTrip,
+		IsExcluded:   func(err error) bool { return err == errExcluded },
+		OnStateChange: func(name string, from, to State) {
+			// Runs under gobreaker's lock: record, never call back in.
+			e.state.Store(int32(to))
+			if to == StateOpen {
+				e.openedAt.Store(time.Now().UnixNano())
+			}
+			if r.p.OnStateChange != nil {
+				r.pendingMu.Lock()
+				r.pending = append(r.pending, stateChange{name, from, to})
+				r.hasPending.Store(true)
+				r.pendingMu.Unlock()
+			}
+		},
+	})
+	r.entries.Store(k, e)
+	r.size.Add(1)
+	return e
+}
+
+// evictLocked drops one breaker to make room, preferring a closed one not
+// used since the last sweep (an approximation of least recently used that
+// costs nothing on lookups), so that open breakers keep protecting their
+// hosts. Requires r.mu.
+func (r *registry) evictLocked() {
+	var victim, closed, first key
+	found, haveClosed, haveFirst := false, false, false
+	r.entries.Range(func(k, v any) bool {
+		e := v.(*entry)
+		if !haveFirst {
+			first, haveFirst = k.(key), true
+		}
+		if State(e.state.Load()) != StateClosed {
+			return true
+		}
+		if !haveClosed {
+			closed, haveClosed = k.(key), true
+		}
+		if e.used.Swap(false) {
+			return true // used lately: spare it this time
+		}
+		victim, found = k.(key), true
+		return false
+	})
+	switch {
+	case found:
+	case haveClosed:
+		victim = closed
+	case haveFirst:
+		victim = first
+	default:
+		return
+	}
+	r.entries.Delete(victim)
+	r.size.Add(-1)
+}
+
+// flush delivers queued state changes to OnStateChange.
+func (r *registry) flush() {
+	r.deliverMu.Lock()
+	defer r.deliverMu.Unlock()
+	r.pendingMu.Lock()
+	changes := r.pending
+	r.pending = nil
+	r.hasPending.Store(false)
+	r.pendingMu.Unlock()
+	for _, c := range changes {
+		r.p.OnStateChange(c.name, c.from, c.to)
+	}
+}
+
+// Outcomes reported to gobreaker: nil is a success.
+var (
+	errFailure  = errors.New("breaker: counted as failure")
+	errExcluded = errors.New("breaker: not counted")
+)
