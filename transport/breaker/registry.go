@@ -26,6 +26,7 @@ func (k key) String() string {
 
 // entry is one breaker and what the Transport tracks about it.
 type entry struct {
+	key      key
 	cb       *gobreaker.CircuitBreaker[*http.Response]
 	state    atomic.Int32 // mirrors cb's state, updated on each change
 	openedAt atomic.Int64 // unix nanoseconds of the last change to open
@@ -44,6 +45,7 @@ type registry struct {
 	p Policy
 
 	entries sync.Map // key → *entry
+	last    atomic.Pointer[entry] // the entry used last: most clients talk to one host
 	size    atomic.Int64
 	mu      sync.Mutex // serializes creation and eviction of entries
 
@@ -63,14 +65,21 @@ func newRegistry(p Policy) *registry {
 
 // get returns the breaker for k, creating it if needed.
 func (r *registry) get(k key) *entry {
-	if v, ok := r.entries.Load(k); ok {
-		e := v.(*entry)
+	if e := r.last.Load(); e != nil && e.key == k {
 		if !e.used.Load() { // avoid writing a shared cache line on every call
 			e.used.Store(true)
 		}
 		return e
 	}
-	return r.create(k)
+	var e *entry
+	if v, ok := r.entries.Load(k); ok {
+		e = v.(*entry)
+		e.used.Store(true)
+	} else {
+		e = r.create(k)
+	}
+	r.last.Store(e)
+	return e
 }
 
 func (r *registry) create(k key) *entry {
@@ -82,7 +91,7 @@ func (r *registry) create(k key) *entry {
 	if r.size.Load() >= int64(r.p.MaxKeys) {
 		r.evictLocked()
 	}
-	e := &entry{}
+	e := &entry{key: k}
 	e.used.Store(true)
 	name := k.String()
 	e.cb = gobreaker.NewCircuitBreaker[*http.Response](gobreaker.Settings{
@@ -147,6 +156,9 @@ func (r *registry) evictLocked() {
 	}
 	r.entries.Delete(victim)
 	r.size.Add(-1)
+	if e := r.last.Load(); e != nil && e.key == victim {
+		r.last.Store(nil)
+	}
 }
 
 // flush delivers queued state changes to OnStateChange.

@@ -33,19 +33,23 @@ const budgetBuckets = 10
 // An exhausted budget never blocks: the request ends with its last response
 // or error.
 //
-// A Budget is safe for concurrent use. Recording a request takes no lock.
+// A Budget is safe for concurrent use. Recording a request takes no lock and
+// reads no clock: it is counted in the time slice of the latest retry
+// decision, so after a long quiet spell the first retries see only the
+// per-second floor until new traffic has been counted. That errs on the side
+// of fewer retries, never more.
 type Budget struct {
 	ratio   float64
 	reserve float64
 	width   int64 // nanoseconds per bucket
 
-	mu      sync.Mutex // serializes withdrawals and bucket resets
+	cur     atomic.Int64 // newest slot seen by a withdrawal; deposits go there
+	mu      sync.Mutex   // serializes withdrawals and bucket resets
 	buckets [budgetBuckets]budgetBucket
 }
 
 // budgetBucket counts one slice of time. Its counters are reset (under
-// Budget.mu) before its slot moves forward, so a reader that sees the new
-// slot sees fresh counters.
+// Budget.mu) before its slot moves forward.
 type budgetBucket struct {
 	slot              atomic.Int64 // which slice of time the counts belong to
 	requests, retries atomic.Int64
@@ -55,6 +59,10 @@ type budgetBucket struct {
 // request plus minPerSecond retries per second. Negative values count as
 // zero; a window of zero or less means [DefaultBudgetWindow].
 func NewBudget(ratio, minPerSecond float64, window time.Duration) *Budget {
+	return newBudget(ratio, minPerSecond, window, monotonic())
+}
+
+func newBudget(ratio, minPerSecond float64, window time.Duration, now time.Duration) *Budget {
 	if window <= 0 {
 		window = DefaultBudgetWindow
 	}
@@ -66,55 +74,51 @@ func NewBudget(ratio, minPerSecond float64, window time.Duration) *Budget {
 	for i := range b.buckets {
 		b.buckets[i].slot.Store(-1)
 	}
+	b.mu.Lock()
+	b.advanceLocked(int64(now) / b.width)
+	b.mu.Unlock()
 	return b
 }
 
-// deposit records a new request at now (monotonic time since [epoch]).
-func (b *Budget) deposit(now time.Duration) {
-	b.current(now).requests.Add(1)
+// deposit records a new request.
+func (b *Budget) deposit() {
+	b.buckets[uint64(b.cur.Load())%budgetBuckets].requests.Add(1)
 }
 
-// withdraw charges one retry at now if the budget allows it.
+// withdraw charges one retry at now (monotonic time since [epoch]) if the
+// budget allows it.
 func (b *Budget) withdraw(now time.Duration) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	slot := int64(now) / b.width
+	bk := b.advanceLocked(slot)
 	var requests, retries int64
 	for i := range b.buckets {
-		bk := &b.buckets[i]
-		if s := bk.slot.Load(); s > slot-budgetBuckets && s <= slot {
-			requests += bk.requests.Load()
-			retries += bk.retries.Load()
+		c := &b.buckets[i]
+		if s := c.slot.Load(); s > slot-budgetBuckets && s <= slot {
+			requests += c.requests.Load()
+			retries += c.retries.Load()
 		}
 	}
 	if float64(retries+1) > b.ratio*float64(requests)+b.reserve {
 		return false
 	}
-	b.currentLocked(now).retries.Add(1)
+	bk.retries.Add(1)
 	return true
 }
 
-// current returns the bucket for now, emptied first if it held an older
-// slice of time.
-func (b *Budget) current(now time.Duration) *budgetBucket {
-	slot := int64(now) / b.width
-	bk := &b.buckets[uint64(slot)%budgetBuckets]
-	if bk.slot.Load() >= slot {
-		return bk // the common case: no lock
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.currentLocked(now)
-}
-
-// currentLocked is current for a caller holding b.mu.
-func (b *Budget) currentLocked(now time.Duration) *budgetBucket {
-	slot := int64(now) / b.width
+// advanceLocked returns the bucket of slot, emptied first if it held an
+// older slice, and moves deposits to slot if it is the newest yet.
+// Requires b.mu.
+func (b *Budget) advanceLocked(slot int64) *budgetBucket {
 	bk := &b.buckets[uint64(slot)%budgetBuckets]
 	if bk.slot.Load() < slot {
 		bk.requests.Store(0)
 		bk.retries.Store(0)
 		bk.slot.Store(slot)
+	}
+	if slot > b.cur.Load() {
+		b.cur.Store(slot)
 	}
 	return bk
 }

@@ -35,7 +35,7 @@ func runRequests(t *testing.T, tr *Transport, n int) {
 func TestBudgetCapsRetriesUnderTotalFailure(t *testing.T) {
 	down := &statusRT{status: 500}
 	ft := newFakeTime()
-	tr := newFake(down, Policy{MaxAttempts: 3, Budget: NewBudget(0.2, 0, 10*time.Second)}, ft)
+	tr := newFake(down, Policy{MaxAttempts: 3, Budget: newBudget(0.2, 0, 10*time.Second, ft.Now())}, ft)
 	tr.sleep = func(context.Context, time.Duration) error { return nil } // all within one window
 	runRequests(t, tr, 100)
 	retries := down.calls.Load() - 100
@@ -45,10 +45,10 @@ func TestBudgetCapsRetriesUnderTotalFailure(t *testing.T) {
 }
 
 func TestBudgetFloorAndRatio(t *testing.T) {
-	b := NewBudget(DefaultBudgetRatio, DefaultBudgetMinPerSecond, DefaultBudgetWindow)
 	now := 1000 * time.Second
+	b := newBudget(DefaultBudgetRatio, DefaultBudgetMinPerSecond, DefaultBudgetWindow, now)
 	for range 1000 {
-		b.deposit(now)
+		b.deposit()
 	}
 	allowed := 0
 	for b.withdraw(now) {
@@ -62,8 +62,8 @@ func TestBudgetFloorAndRatio(t *testing.T) {
 
 func TestBudgetNotChargedForPermanentOutcomes(t *testing.T) {
 	bad := &statusRT{status: 422}
-	b := NewBudget(0, 1, time.Second) // exactly one retry per second
 	ft := newFakeTime()
+	b := newBudget(0, 1, time.Second, ft.Now()) // exactly one retry per second
 	tr := newFake(bad, Policy{Budget: b}, ft)
 	runRequests(t, tr, 50)
 	if !b.withdraw(ft.Now()) {
@@ -74,7 +74,7 @@ func TestBudgetNotChargedForPermanentOutcomes(t *testing.T) {
 func TestBudgetRefills(t *testing.T) {
 	down := &statusRT{status: 503}
 	ft := newFakeTime()
-	b := NewBudget(0, 1, 10*time.Second) // 10 retries per 10s window
+	b := newBudget(0, 1, 10*time.Second, ft.Now()) // 10 retries per 10s window
 	tr := newFake(down, Policy{MaxAttempts: 2, Budget: b}, ft)
 	tr.sleep = func(context.Context, time.Duration) error { return nil }
 
@@ -140,7 +140,7 @@ func TestBudgetConcurrentUse(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range 1000 {
-				b.deposit(now)
+				b.deposit()
 				if b.withdraw(now) {
 					granted.Add(1)
 				}
@@ -150,5 +150,29 @@ func TestBudgetConcurrentUse(t *testing.T) {
 	wg.Wait()
 	if g := granted.Load(); g > 4000 {
 		t.Errorf("granted %d retries for 8000 requests at ratio 0.5, want at most 4000", g)
+	}
+}
+
+// Deposits read no clock: after a quiet spell they are counted from the
+// first retry decision on, which errs towards fewer retries, never more.
+func TestBudgetQuietSpellIsConservative(t *testing.T) {
+	start := 1000 * time.Second
+	b := newBudget(0.5, 0, 10*time.Second, start)
+	for range 100 {
+		b.deposit() // an hour of healthy traffic...
+	}
+	later := start + time.Hour
+	if b.withdraw(later) {
+		t.Fatal("retry allowed from traffic an hour old")
+	}
+	for range 10 {
+		b.deposit() // ...then traffic during the failure
+	}
+	allowed := 0
+	for b.withdraw(later) {
+		allowed++
+	}
+	if allowed != 5 {
+		t.Errorf("allowed %d retries after 10 requests at ratio 0.5, want 5", allowed)
 	}
 }

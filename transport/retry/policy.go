@@ -32,9 +32,9 @@ type Policy struct {
 	// by MaxRetryAfter instead). Zero means 5s.
 	MaxDelay time.Duration
 
-	// MaxElapsed bounds the time from the start of the first attempt to the
-	// start of the last: a wait that would end later is not started. Zero
-	// means 30s.
+	// MaxElapsed bounds the time from the end of the first attempt to the
+	// start of the last: a wait that would end later is not started. (The
+	// request's context deadline, if any, bounds the whole.) Zero means 30s.
 	MaxElapsed time.Duration
 
 	// MaxRetryAfter is the longest server-requested wait (Retry-After,

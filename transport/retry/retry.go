@@ -34,7 +34,7 @@ type Transport struct {
 }
 
 // epoch anchors the monotonic clock: time.Since(epoch) reads only the
-// monotonic clock, half the cost of time.Now on the success path.
+// monotonic clock, half the cost of time.Now.
 var epoch = time.Now()
 
 func monotonic() time.Duration { return time.Since(epoch) }
@@ -74,8 +74,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, fmt.Errorf("%w: nil request or URL", ErrInvalidRequest)
 	}
-	start := t.clock()
-	t.p.Budget.deposit(start)
+	t.p.Budget.deposit()
 
 	// The first attempt is the caller's request itself: no clone, no
 	// context value, no backoff. Most requests end here.
@@ -84,13 +83,14 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !t.retryable(out) {
 		return result(1, resp, err, nil)
 	}
-	return t.retry(req, start, resp, err, out)
+	return t.retry(req, resp, err, out)
 }
 
 // retry runs the attempts after the first; resp, err and out are the first
 // attempt's.
-func (t *Transport) retry(req *http.Request, start time.Duration, resp *http.Response, err error, out errclass.Outcome) (*http.Response, error) {
+func (t *Transport) retry(req *http.Request, resp *http.Response, err error, out errclass.Outcome) (*http.Response, error) {
 	ctx := req.Context()
+	start := t.clock() // MaxElapsed counts from here: the success path reads no clock
 	var bo backoff.BackOff
 	for n := 1; ; n++ {
 		if !t.retryable(out) {
