@@ -44,7 +44,7 @@ type stateChange struct {
 type registry struct {
 	p Policy
 
-	entries sync.Map // key → *entry
+	entries sync.Map              // key → *entry
 	last    atomic.Pointer[entry] // the entry used last: most clients talk to one host
 	size    atomic.Int64
 	mu      sync.Mutex // serializes creation and eviction of entries
