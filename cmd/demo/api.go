@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 )
 
 // bodies holds real error bodies of the partner API (FastAPI/Pydantic).
@@ -20,6 +21,9 @@ var bodies embed.FS
 type fakeAPI struct {
 	URL string
 	srv *http.Server
+
+	hits atomic.Int64 // requests received
+	down atomic.Bool  // when set, every request gets a 503
 
 	mu          sync.Mutex
 	submits     int // enhancement submits accepted for validation
@@ -38,9 +42,23 @@ func startFakeAPI() (*fakeAPI, error) {
 	mux.HandleFunc("GET /v1/jobs/{id}/results", api.results)
 	mux.HandleFunc("GET /v1/jobs/{id}/progress", api.progress)
 	mux.HandleFunc("POST /v1/lists", api.createList)
-	api.srv = &http.Server{Handler: mux}
+	api.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		api.hits.Add(1)
+		if api.down.Load() {
+			detail(w, http.StatusServiceUnavailable, "Service Unavailable")
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})}
 	go api.srv.Serve(ln)
 	return api, nil
+}
+
+// addCredits tops up the account by n batches.
+func (a *fakeAPI) addCredits(n int) {
+	a.mu.Lock()
+	a.credits += n
+	a.mu.Unlock()
 }
 
 // Close stops the server and its connections.

@@ -1,7 +1,9 @@
 // Command demo runs a fake partner API on 127.0.0.1 and calls it through a
 // resilient client, printing every request and every attempt: a 429 whose
 // Retry-After is honoured, a 500 burst that retries absorb, validation and
-// credit errors that are never retried, and a Retry-After too long to wait.
+// credit errors that are never retried, a 402 that latches the submit
+// endpoint until credits are back, a Retry-After too long to wait, and an
+// outage during which the circuit breaker opens, fails fast and recovers.
 //
 //	go run ./cmd/demo
 package main
@@ -13,9 +15,11 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/resilient-http/resilient/transport"
+	"github.com/resilient-http/resilient/transport/breaker"
 	"github.com/resilient-http/resilient/transport/errclass"
 	"github.com/resilient-http/resilient/transport/retry"
 )
@@ -27,25 +31,78 @@ func main() {
 	}
 }
 
-// call is one request of the demo's story.
-type call struct {
+// openTimeout is how long the demo's breaker stays open: short, so the
+// recovery shows within the run.
+const openTimeout = 800 * time.Millisecond
+
+// step is one moment of the demo's story: a request, or something that
+// happens in the world (an outage, a top-up).
+type step struct {
 	what   string
 	method string
 	path   string
 	body   string
+	action func(*demo) // instead of a request
 }
 
-var story = []call{
-	{"submit an enhancement batch (rate limited once)", http.MethodPost, "/v1/enhancements",
-		`{"persons":[{"name":"Ada Lovelace"},{"name":"Alan Turing"}]}`},
-	{"fetch the job's results (two server errors first)", http.MethodGet, "/v1/jobs/job_1/results", ""},
-	{"submit a batch with a person missing a name", http.MethodPost, "/v1/enhancements",
-		`{"persons":[{"email":"a@example.org"}]}`},
-	{"create a list whose name is taken", http.MethodPost, "/v1/lists", `{"name":"VIP donors"}`},
-	{"submit another batch (no credits left)", http.MethodPost, "/v1/enhancements",
-		`{"persons":[{"name":"Grace Hopper"}]}`},
-	{"fetch an unknown job", http.MethodGet, "/v1/jobs/job_404/results", ""},
-	{"poll progress (server asks for an hour's pause)", http.MethodGet, "/v1/jobs/job_1/progress", ""},
+var story = []step{
+	{what: "submit an enhancement batch (rate limited once)", method: http.MethodPost, path: "/v1/enhancements",
+		body: `{"persons":[{"name":"Ada Lovelace"},{"name":"Alan Turing"}]}`},
+	{what: "fetch the job's results (two server errors first)", method: http.MethodGet, path: "/v1/jobs/job_1/results"},
+	{what: "submit a batch with a person missing a name", method: http.MethodPost, path: "/v1/enhancements",
+		body: `{"persons":[{"email":"a@example.org"}]}`},
+	{what: "create a list whose name is taken", method: http.MethodPost, path: "/v1/lists", body: `{"name":"VIP donors"}`},
+	{what: "submit another batch (no credits left)", method: http.MethodPost, path: "/v1/enhancements",
+		body: `{"persons":[{"name":"Grace Hopper"}]}`},
+	{what: "submit again at once (the 402 latch holds it back)", method: http.MethodPost, path: "/v1/enhancements",
+		body: `{"persons":[{"name":"Grace Hopper"}]}`},
+	{what: "fetching results still works while submits are latched", method: http.MethodGet, path: "/v1/jobs/job_1/results"},
+	{what: "credits are topped up; the client releases its latch", action: func(d *demo) {
+		d.api.addCredits(1)
+		d.breaker.ResetCredits()
+	}},
+	{what: "submit again", method: http.MethodPost, path: "/v1/enhancements",
+		body: `{"persons":[{"name":"Grace Hopper"}]}`},
+	{what: "fetch an unknown job", method: http.MethodGet, path: "/v1/jobs/job_404/results"},
+	{what: "poll progress (server asks for an hour's pause)", method: http.MethodGet, path: "/v1/jobs/job_1/progress"},
+	{what: "the API goes down: every call now answers 503", action: func(d *demo) { d.api.down.Store(true) }},
+	{what: "fetch results during the outage", method: http.MethodGet, path: "/v1/jobs/job_1/results"},
+	{what: "fetch again: the breaker opens mid-request", method: http.MethodGet, path: "/v1/jobs/job_1/results"},
+	{what: "fetch again: refused at once, nothing sent", method: http.MethodGet, path: "/v1/jobs/job_1/results"},
+	{what: "the API recovers; the breaker's open timeout passes", action: func(d *demo) {
+		d.api.down.Store(false)
+		time.Sleep(openTimeout + 100*time.Millisecond)
+	}},
+	{what: "fetch again: a probe goes through and closes the breaker", method: http.MethodGet, path: "/v1/jobs/job_1/results"},
+}
+
+// notes holds lines to print after the current attempt's.
+type notes struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (n *notes) add(line string) {
+	n.mu.Lock()
+	n.lines = append(n.lines, line)
+	n.mu.Unlock()
+}
+
+func (n *notes) flush(w io.Writer) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, l := range n.lines {
+		fmt.Fprintln(w, l)
+	}
+	n.lines = n.lines[:0]
+}
+
+// demo is what the story's steps act on.
+type demo struct {
+	w       io.Writer
+	api     *fakeAPI
+	client  *http.Client
+	breaker *breaker.Transport
 }
 
 func run(w io.Writer) error {
@@ -55,42 +112,62 @@ func run(w io.Writer) error {
 	}
 	defer api.Close()
 
-	// Any existing client works; Wrap returns a copy with the layers added.
-	base := &http.Client{Timeout: 30 * time.Second}
-	client := transport.Wrap(base,
+	// The recommended order: retry → breaker → the client's own transport,
+	// with a printer between them so every attempt shows, refused or not.
+	notes := &notes{}
+	br := breaker.New(nil, breaker.Policy{
+		ConsecutiveFailures: 5,
+		OpenTimeout:         openTimeout,
+		OnStateChange: func(name string, from, to breaker.State) {
+			// Printed after the attempt that caused it.
+			notes.add(fmt.Sprintf("  ⚡ breaker %s: %v → %v", name, from, to))
+		},
+	})
+	base := &http.Client{Timeout: 30 * time.Second, Transport: br}
+	client := transport.Wrap(base, // layers over base's transport, outermost first
 		retry.Middleware(retry.Policy{BaseDelay: 50 * time.Millisecond}),
-		printAttempts(w), // below retry: runs once per attempt
+		printAttempts(w, notes),
 	)
 	defer client.CloseIdleConnections()
 
+	d := &demo{w: w, api: api, client: client, breaker: br}
 	fmt.Fprintf(w, "fake partner API on %s\n", api.URL)
-	for _, c := range story {
-		if err := do(w, client, api.URL, c); err != nil {
+	for _, s := range story {
+		if s.action != nil {
+			fmt.Fprintf(w, "\n~ %s\n", s.what)
+			s.action(d)
+			continue
+		}
+		if err := d.do(s); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func do(w io.Writer, client *http.Client, baseURL string, c call) error {
-	fmt.Fprintf(w, "\n%s %s — %s\n", c.method, c.path, c.what)
+func (d *demo) do(s step) error {
+	w := d.w
+	fmt.Fprintf(w, "\n%s %s — %s\n", s.method, s.path, s.what)
 	var body io.Reader
-	if c.body != "" {
-		body = strings.NewReader(c.body)
+	if s.body != "" {
+		body = strings.NewReader(s.body)
 	}
-	req, err := http.NewRequest(c.method, baseURL+c.path, body)
+	req, err := http.NewRequest(s.method, d.api.URL+s.path, body)
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	hits := d.api.hits.Load()
 	start := time.Now()
-	resp, err := client.Do(req)
+	resp, err := d.client.Do(req)
+	elapsed := roundDuration(time.Since(start))
+	sent := d.api.hits.Load() - hits
 	if err != nil {
-		fmt.Fprintf(w, "  ✗ no response: %v\n", err)
+		fmt.Fprintf(w, "  ✗ no response in %s (the API received %d): %v\n", elapsed, sent, err)
+		explain(w, err)
 		return nil
 	}
 	defer resp.Body.Close()
-	elapsed := roundDuration(time.Since(start))
 
 	if apiErr := errclass.Decode(resp); apiErr != nil {
 		fmt.Fprintf(w, "  ✗ %s in %s: %v\n", resp.Status, elapsed, apiErr)
@@ -126,13 +203,15 @@ func explain(w io.Writer, err error) {
 		}
 	case errors.Is(err, errclass.ErrInsufficientCredits):
 		fmt.Fprintln(w, "    → stop submitting batches until credits are replenished")
+	case errors.Is(err, breaker.ErrOpen):
+		fmt.Fprintln(w, "    → the API is failing; the breaker spares it (and us) until a probe succeeds")
 	case errors.Is(err, errclass.ErrRateLimited):
 		fmt.Fprintln(w, "    → the wait asked for is longer than the policy allows; try again later")
 	}
 }
 
 // printAttempts is a layer placed below retry, so it sees every attempt.
-func printAttempts(w io.Writer) transport.Middleware {
+func printAttempts(w io.Writer, n *notes) transport.Middleware {
 	return func(next http.RoundTripper) http.RoundTripper {
 		return transport.RoundTripperFunc(func(req *http.Request) (*http.Response, error) {
 			a := retry.AttemptFromContext(req.Context())
@@ -153,10 +232,14 @@ func printAttempts(w io.Writer) transport.Middleware {
 				line += ": " + resp.Status
 			}
 			line += " → " + out.Class.String()
-			if out.RetryAfter > 0 {
-				line += fmt.Sprintf(", server asks to wait %v", out.RetryAfter)
+			switch {
+			case out.Refused:
+				line += " (refused locally, nothing sent)"
+			case out.RetryAfter > 0:
+				line += ", server asks to wait " + roundDuration(out.RetryAfter)
 			}
 			fmt.Fprintln(w, line)
+			n.flush(w)
 			return resp, err
 		})
 	}

@@ -11,38 +11,66 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// TestDemoStory runs the demo as a newcomer would and checks that each
-// request of the story behaves as the demo says it does.
+// TestDemoStory runs the demo as a newcomer would and checks that each step
+// of the story behaves as the demo says it does.
 func TestDemoStory(t *testing.T) {
 	var out bytes.Buffer
 	if err := run(&out); err != nil {
 		t.Fatalf("run() error = %v\n%s", err, out.String())
 	}
 	got := out.String()
-	sections := strings.Split(got, "\n\n")
-	if len(sections) != len(story)+1 {
-		t.Fatalf("demo printed %d sections, want %d:\n%s", len(sections), len(story)+1, got)
+	sections := strings.Split(got, "\n\n")[1:]
+	if len(sections) != len(story) {
+		t.Fatalf("demo printed %d sections, want %d:\n%s", len(sections), len(story), got)
 	}
-	want := []struct {
+	want := map[string]struct {
 		attempts int
 		patterns []string
 	}{
-		{2, []string{`attempt 2 \(after 1s, Retry-After\): 202 Accepted`, `✓ 202 Accepted`}},
-		{3, []string{`attempt 1: 500 .*retryable`, `attempt 3 \(after \d+ms, backoff\): 200 OK`, `✓ 200 OK`}},
-		{1, []string{`✗ 422 .*body\.persons\[0\]\.name: Field required`, `field body\.persons\[0\]\.name: Field required \(missing, input \{"email":"a@example.org"\}\)`}},
-		{1, []string{`✗ 400 Bad Request .*A list named "VIP donors" already exists`}},
-		{1, []string{`✗ 402 Payment Required.*Insufficient credits`, `stop submitting batches`}},
-		{1, []string{`✗ 404 Not Found`}},
-		{1, []string{`server asks to wait 1h0m0s`, `✗ 429 Too Many Requests in (<1ms|\d+ms)`}},
+		"submit an enhancement batch (rate limited once)": {2, []string{
+			`attempt 1: 429 .* server asks to wait 1s`, `attempt 2 \(after 1s, Retry-After\): 202 Accepted`, `✓ 202 Accepted`}},
+		"fetch the job's results (two server errors first)": {3, []string{
+			`attempt 1: 500 .*retryable`, `attempt 3 \(after \d+ms, backoff\): 200 OK`, `✓ 200 OK`}},
+		"submit a batch with a person missing a name": {1, []string{
+			`✗ 422 .*body\.persons\[0\]\.name: Field required`,
+			`field body\.persons\[0\]\.name: Field required \(missing, input \{"email":"a@example.org"\}\)`}},
+		"create a list whose name is taken": {1, []string{`✗ 400 Bad Request .*A list named "VIP donors" already exists`}},
+		"submit another batch (no credits left)": {1, []string{
+			`✗ 402 Payment Required.*Insufficient credits`, `stop submitting batches`}},
+		"submit again at once (the 402 latch holds it back)": {1, []string{
+			`refused locally, nothing sent`, `the API received 0`, `insufficient credits`, `stop submitting batches`}},
+		"fetching results still works while submits are latched": {1, []string{`✓ 200 OK`}},
+		"submit again":         {1, []string{`✓ 202 Accepted`}},
+		"fetch an unknown job": {1, []string{`✗ 404 Not Found`}},
+		"poll progress (server asks for an hour's pause)": {1, []string{
+			`server asks to wait 1h0m0s`, `✗ 429 Too Many Requests in (<1ms|\d+ms)`}},
+		"fetch results during the outage": {3, []string{`attempt 3 .*503`, `✗ 503 Service Unavailable`}},
+		"fetch again: the breaker opens mid-request": {3, []string{
+			`attempt 2 .*503[^\n]*\n  ⚡ breaker http://127\.0\.0\.1:\d+: closed → open\n  attempt 3 .*circuit .* is open`,
+			`the API received 2`, `retry: 3 attempts: breaker: circuit`}},
+		"fetch again: refused at once, nothing sent": {1, []string{`the API received 0`, `is open; next probe in`}},
+		"fetch again: a probe goes through and closes the breaker": {1, []string{
+			`attempt 1: 200 OK`, `open → half-open`, `half-open → closed`, `✓ 200 OK`}},
 	}
-	for i, w := range want {
-		sec := sections[i+1]
+	for i, s := range story {
+		sec := sections[i]
+		if s.action != nil {
+			if !strings.HasPrefix(sec, "~ "+s.what) {
+				t.Errorf("step %d: %q, want the action %q", i+1, sec, s.what)
+			}
+			continue
+		}
+		w, ok := want[s.what]
+		if !ok {
+			t.Errorf("step %d (%s) has no expectation in this test", i+1, s.what)
+			continue
+		}
 		if n := strings.Count(sec, "  attempt "); n != w.attempts {
-			t.Errorf("request %d (%s): %d attempts, want %d:\n%s", i+1, story[i].what, n, w.attempts, sec)
+			t.Errorf("step %d (%s): %d attempts, want %d:\n%s", i+1, s.what, n, w.attempts, sec)
 		}
 		for _, p := range w.patterns {
 			if !regexp.MustCompile(p).MatchString(sec) {
-				t.Errorf("request %d (%s): output lacks %q:\n%s", i+1, story[i].what, p, sec)
+				t.Errorf("step %d (%s): output lacks %q:\n%s", i+1, s.what, p, sec)
 			}
 		}
 	}
