@@ -53,3 +53,38 @@ func TestRetryDoesNotBurnAttemptsOnOpenBreaker(t *testing.T) {
 		t.Errorf("server saw %d requests, want 5 (then the breaker held the rest back)", n)
 	}
 }
+
+// With WaitForBreaker, retry waits out the open breaker (within its own
+// limits) and the half-open probe carries the request.
+func TestRetryWaitsForHalfOpenWhenAsked(t *testing.T) {
+	var hits atomic.Int32
+	var down atomic.Bool
+	down.Store(true)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		if down.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	br := breaker.New(srv.Client().Transport, breaker.Policy{ConsecutiveFailures: 2, OpenTimeout: 40 * time.Millisecond})
+	c := &http.Client{Transport: retry.New(br, retry.Policy{MaxAttempts: 3, BaseDelay: time.Millisecond, WaitForBreaker: true})}
+
+	resp, err := c.Get(srv.URL) // two 503s trip it; the third attempt would be refused
+	if err == nil {
+		resp.Body.Close()
+	}
+	down.Store(false)
+	start := time.Now()
+	resp, err = c.Get(srv.URL) // refused, waits ~40ms for half-open, probe succeeds
+	if err != nil {
+		t.Fatalf("request during the open state: %v, want it to wait for the probe", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || time.Since(start) < 20*time.Millisecond {
+		t.Errorf("got %d after %v; want 200 after waiting for half-open", resp.StatusCode, time.Since(start))
+	}
+	if st := br.States()[srv.URL]; st != breaker.StateClosed {
+		t.Errorf("state = %v, want closed after the successful probe", st)
+	}
+}
