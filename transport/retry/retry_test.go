@@ -124,6 +124,18 @@ func newFake(next http.RoundTripper, p Policy, ft *fakeTime) *Transport {
 // fast is a policy whose real waits are short enough for tests.
 var fast = Policy{BaseDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond}
 
+// mustRoundTrip sends req through rt, failing the test on error, and
+// closes the response body.
+func mustRoundTrip(t *testing.T, rt http.RoundTripper, req *http.Request) *http.Response {
+	t.Helper()
+	resp, err := rt.RoundTrip(req)
+	if err != nil {
+		t.Fatalf("RoundTrip() error = %v", err)
+	}
+	resp.Body.Close()
+	return resp
+}
+
 func client(rt http.RoundTripper) *http.Client { return &http.Client{Transport: rt} }
 
 func mustDo(t *testing.T, c *http.Client, req *http.Request) (*http.Response, string) {
@@ -233,11 +245,7 @@ func TestCallerRequestUnchanged(t *testing.T) {
 	req.Header.Set("X-Test", "1")
 	ctx := req.Context()
 	before := *req
-	resp, err := tr.RoundTrip(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	mustRoundTrip(t, tr, req)
 	if len(seen) != 2 {
 		t.Fatalf("%d attempts, want 2", len(seen))
 	}
@@ -386,11 +394,7 @@ func TestRetryAfterOverCapReturnsAtOnce(t *testing.T) {
 	srv := newScript(t, step{status: 429, header: http.Header{"Retry-After": {"3600"}}})
 	ft := newFakeTime()
 	tr := newFake(srv.Client().Transport, Policy{}, ft)
-	resp, err := tr.RoundTrip(httptest.NewRequest(http.MethodGet, srv.URL, nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	resp := mustRoundTrip(t, tr, httptest.NewRequest(http.MethodGet, srv.URL, nil))
 	if resp.StatusCode != 429 || srv.count() != 1 || len(ft.Sleeps()) != 0 {
 		t.Errorf("got %d after %d attempts, waits %v; want the 429 at once", resp.StatusCode, srv.count(), ft.Sleeps())
 	}
@@ -402,11 +406,7 @@ func TestBadRetryAfterFallsBackToBackoff(t *testing.T) {
 			srv := newScript(t, step{status: 429, header: http.Header{"Retry-After": {v}}}, step{status: 200})
 			ft := newFakeTime()
 			tr := newFake(srv.Client().Transport, Policy{}, ft)
-			resp, err := tr.RoundTrip(httptest.NewRequest(http.MethodGet, srv.URL, nil))
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
+			resp := mustRoundTrip(t, tr, httptest.NewRequest(http.MethodGet, srv.URL, nil))
 			sleeps := ft.Sleeps()
 			if resp.StatusCode != 200 || len(sleeps) != 1 {
 				t.Fatalf("got %d with waits %v, want 200 after one wait", resp.StatusCode, sleeps)
@@ -423,11 +423,7 @@ func TestMaxElapsedBoundsWaits(t *testing.T) {
 	srv := newScript(t, step{status: 503, header: http.Header{"Retry-After": {"20"}}})
 	ft := newFakeTime()
 	tr := newFake(srv.Client().Transport, Policy{MaxAttempts: 10, MaxElapsed: 30 * time.Second}, ft)
-	resp, err := tr.RoundTrip(httptest.NewRequest(http.MethodGet, srv.URL, nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	mustRoundTrip(t, tr, httptest.NewRequest(http.MethodGet, srv.URL, nil))
 	if srv.count() != 2 || len(ft.Sleeps()) != 1 {
 		t.Errorf("%d attempts with waits %v, want 2 attempts (a second 20s wait would pass 30s)", srv.count(), ft.Sleeps())
 	}
@@ -449,11 +445,7 @@ func TestNonReplayableBodySentOnce(t *testing.T) {
 	if req.GetBody != nil {
 		t.Fatal("test body unexpectedly replayable")
 	}
-	resp, err := tr.RoundTrip(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	resp := mustRoundTrip(t, tr, req)
 	if resp.StatusCode != 503 || srv.count() != 1 {
 		t.Errorf("got %d after %d attempts, want the 503 after 1", resp.StatusCode, srv.count())
 	}
@@ -468,7 +460,7 @@ func TestNonReplayableBodySentOnce(t *testing.T) {
 		return nil, refused
 	})
 	req, _ = http.NewRequest(http.MethodPost, "http://127.0.0.1/", &oneShot{Reader: strings.NewReader("data")})
-	_, err = New(stub, fast).RoundTrip(req)
+	_, err := New(stub, fast).RoundTrip(req)
 	if !errors.Is(err, ErrNotReplayable) || !errors.Is(err, refused) {
 		t.Errorf("RoundTrip() error = %v, want ErrNotReplayable wrapping the cause", err)
 	}
@@ -498,11 +490,7 @@ func TestRequireIdempotencyKey(t *testing.T) {
 			if tc.key != "" {
 				req.Header.Set("Idempotency-Key", tc.key)
 			}
-			resp, err := tr.RoundTrip(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
+			mustRoundTrip(t, tr, req)
 			if srv.count() != tc.want {
 				t.Errorf("attempts = %d, want %d", srv.count(), tc.want)
 			}
@@ -511,11 +499,7 @@ func TestRequireIdempotencyKey(t *testing.T) {
 	// The default retries a POST's 500: the contract says so.
 	srv := newScript(t, step{status: 500}, step{status: 202})
 	req, _ := http.NewRequest(http.MethodPost, srv.URL, strings.NewReader("x"))
-	resp, err := New(srv.Client().Transport, fast).RoundTrip(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	resp := mustRoundTrip(t, New(srv.Client().Transport, fast), req)
 	if resp.StatusCode != 202 || srv.count() != 2 {
 		t.Errorf("default policy: %d after %d attempts, want 202 after 2", resp.StatusCode, srv.count())
 	}
@@ -555,11 +539,7 @@ func TestCustomBackoffStop(t *testing.T) {
 			return backoff.WithMaxRetries(backoff.NewConstantBackOff(7*time.Millisecond), 2)
 		},
 	}, ft)
-	resp, err := tr.RoundTrip(httptest.NewRequest(http.MethodGet, srv.URL, nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	mustRoundTrip(t, tr, httptest.NewRequest(http.MethodGet, srv.URL, nil))
 	sleeps := ft.Sleeps()
 	if srv.count() != 3 || len(sleeps) != 2 || sleeps[0] != 7*time.Millisecond {
 		t.Errorf("%d attempts, waits %v; want 3 attempts with 7ms waits", srv.count(), sleeps)
@@ -597,11 +577,7 @@ func TestClassifierReplaced(t *testing.T) {
 	srv := newScript(t, step{status: 409}, step{status: 200})
 	p := fast
 	p.Classifier = errclass.Classifier(errclass.Classify).WithStatus(errclass.Retryable, http.StatusConflict)
-	resp, err := New(srv.Client().Transport, p).RoundTrip(httptest.NewRequest(http.MethodGet, srv.URL, nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	resp := mustRoundTrip(t, New(srv.Client().Transport, p), httptest.NewRequest(http.MethodGet, srv.URL, nil))
 	if resp.StatusCode != 200 || srv.count() != 2 {
 		t.Errorf("got %d after %d attempts, want 200 after 2", resp.StatusCode, srv.count())
 	}
@@ -641,11 +617,7 @@ func TestEmptyBodiesRetried(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			srv := newScript(t, step{status: 503}, step{status: 204})
 			req, _ := http.NewRequest(http.MethodPost, srv.URL, body)
-			resp, err := New(srv.Client().Transport, fast).RoundTrip(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
+			resp := mustRoundTrip(t, New(srv.Client().Transport, fast), req)
 			if resp.StatusCode != 204 || srv.count() != 2 {
 				t.Errorf("got %d after %d attempts, want 204 after 2", resp.StatusCode, srv.count())
 			}
