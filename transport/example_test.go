@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/resilient-http/resilient/transport"
+	"github.com/resilient-http/resilient/transport/errclass"
 	"github.com/resilient-http/resilient/transport/retry"
 )
 
@@ -35,7 +36,7 @@ func ExampleWrap() {
 func ExampleChain() {
 	logAttempts := func(next http.RoundTripper) http.RoundTripper {
 		return transport.RoundTripperFunc(func(req *http.Request) (*http.Response, error) {
-			attempt := retry.AttemptFromContext(req.Context())
+			attempt := errclass.AttemptFromContext(req.Context())
 			resp, err := next.RoundTrip(req)
 			if err == nil {
 				fmt.Printf("attempt %d: %d\n", attempt.Number, resp.StatusCode)

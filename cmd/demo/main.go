@@ -214,7 +214,7 @@ func explain(w io.Writer, err error) {
 func printAttempts(w io.Writer, n *notes) transport.Middleware {
 	return func(next http.RoundTripper) http.RoundTripper {
 		return transport.RoundTripperFunc(func(req *http.Request) (*http.Response, error) {
-			a := retry.AttemptFromContext(req.Context())
+			a := errclass.AttemptFromContext(req.Context())
 			resp, err := next.RoundTrip(req)
 			out := errclass.Classify(req, resp, err)
 

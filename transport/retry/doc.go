@@ -20,5 +20,7 @@
 // [*Error], which records the number of attempts and unwraps to the cause.
 //
 // Deeper layers learn which attempt they are serving from
-// [AttemptFromContext].
+// [errclass.AttemptFromContext]; a layer above can follow the decisions
+// (each retry and its wait, or why retries stopped) through an
+// [errclass.Observer] put in the request's context.
 package retry

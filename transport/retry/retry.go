@@ -91,6 +91,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 func (t *Transport) retry(req *http.Request, resp *http.Response, err error, out errclass.Outcome) (*http.Response, error) {
 	ctx := req.Context()
 	start := t.clock() // MaxElapsed counts from here: the success path reads no clock
+	obs := errclass.ObserverFromContext(ctx)
 	var bo backoff.BackOff
 	for n := 1; ; n++ {
 		if !t.retryable(out) {
@@ -98,7 +99,14 @@ func (t *Transport) retry(req *http.Request, resp *http.Response, err error, out
 		}
 		delay, fromHint, reason := t.plan(req, start, n, out, &bo)
 		if reason != nil {
+			if obs != nil {
+				obs.GaveUp(out, n, reason)
+			}
 			return result(n, resp, err, reason)
+		}
+		next := errclass.Attempt{Number: n + 1, Delay: delay, FromRetryAfter: fromHint}
+		if obs != nil {
+			obs.Retrying(out, next)
 		}
 		// Committed to another attempt: this response is never seen by the
 		// caller, so free its connection before waiting.
@@ -111,7 +119,7 @@ func (t *Transport) retry(req *http.Request, resp *http.Response, err error, out
 			return nil, &Error{Attempts: n, Err: fmt.Errorf("retry: GetBody: %w", berr)}
 		}
 		// WithContext copies the request; the caller's stays untouched.
-		r := req.WithContext(withAttempt(ctx, Attempt{Number: n + 1, Delay: delay, FromRetryAfter: fromHint}))
+		r := req.WithContext(errclass.WithAttempt(ctx, next))
 		r.Body = body
 		resp, err = t.next.RoundTrip(r)
 		out = t.p.Classifier(r, resp, err)

@@ -259,10 +259,10 @@ func TestCallerRequestUnchanged(t *testing.T) {
 		len(req.Header) != 1 || req.Header.Get("X-Test") != "1" || req.Method != http.MethodPost {
 		t.Error("caller's request was modified")
 	}
-	if a := AttemptFromContext(seen[1].Context()); a.Number != 2 || a.Delay <= 0 {
+	if a := errclass.AttemptFromContext(seen[1].Context()); a.Number != 2 || a.Delay <= 0 {
 		t.Errorf("second attempt's Attempt = %+v, want Number 2 with a delay", a)
 	}
-	if a := AttemptFromContext(seen[0].Context()); a.Number != 1 {
+	if a := errclass.AttemptFromContext(seen[0].Context()); a.Number != 1 {
 		t.Errorf("first attempt's Attempt = %+v, want Number 1", a)
 	}
 }
@@ -664,5 +664,48 @@ func TestRefusalFailsFastOrWaits(t *testing.T) {
 				t.Errorf("waits = %v, want one wait of at least 2s", s)
 			}
 		})
+	}
+}
+
+type recorder struct {
+	retries []errclass.Attempt
+	lastOut []errclass.Outcome
+	gaveUp  []error
+}
+
+func (r *recorder) Retrying(last errclass.Outcome, next errclass.Attempt) {
+	r.retries = append(r.retries, next)
+	r.lastOut = append(r.lastOut, last)
+}
+func (r *recorder) GaveUp(last errclass.Outcome, attempts int, reason error) {
+	r.gaveUp = append(r.gaveUp, reason)
+}
+
+func TestObserverSeesDecisions(t *testing.T) {
+	srv := newScript(t, step{status: 429, header: http.Header{"Retry-After": {"2"}}}, step{status: 500})
+	ft := newFakeTime()
+	tr := newFake(srv.Client().Transport, Policy{}, ft)
+	rec := &recorder{}
+	req := httptest.NewRequest(http.MethodGet, srv.URL, nil)
+	req = req.WithContext(errclass.WithObserver(req.Context(), rec))
+	mustRoundTrip(t, tr, req)
+	if len(rec.retries) != 2 || rec.retries[0].Number != 2 || !rec.retries[0].FromRetryAfter || rec.retries[0].Delay != 2*time.Second ||
+		rec.retries[1].Number != 3 || rec.retries[1].FromRetryAfter {
+		t.Errorf("Retrying calls = %+v", rec.retries)
+	}
+	if rec.lastOut[0].StatusCode != 429 || rec.lastOut[1].StatusCode != 500 {
+		t.Errorf("outcomes passed to Retrying = %+v", rec.lastOut)
+	}
+	if len(rec.gaveUp) != 1 || rec.gaveUp[0] != ErrExhausted {
+		t.Errorf("GaveUp reasons = %v, want [ErrExhausted]", rec.gaveUp)
+	}
+
+	// A budget refusal is reported too.
+	rec = &recorder{}
+	tr = newFake(srv.Client().Transport, Policy{Budget: newBudget(0, 0, time.Second, ft.Now())}, ft)
+	req = req.WithContext(errclass.WithObserver(context.Background(), rec))
+	mustRoundTrip(t, tr, req)
+	if len(rec.gaveUp) != 1 || rec.gaveUp[0] != ErrBudgetExhausted || len(rec.retries) != 0 {
+		t.Errorf("with an empty budget: retries %v, GaveUp %v; want only ErrBudgetExhausted", rec.retries, rec.gaveUp)
 	}
 }
