@@ -1,0 +1,167 @@
+package tracing
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/resilient-http/resilient/transport/errclass"
+	"go.opentelemetry.io/otel/attribute"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+)
+
+// redacted replaces secrets in url.full, as the HTTP conventions ask.
+const redacted = "REDACTED"
+
+// redactURL renders u for url.full with its credentials and every query
+// value replaced: query strings carry API keys and signatures too often for
+// any to be trusted into a trace.
+func redactURL(u *url.URL) string {
+	if u.User == nil && u.RawQuery == "" {
+		return u.String()
+	}
+	c := *u
+	if c.User != nil {
+		c.User = url.UserPassword(redacted, redacted)
+	}
+	if c.RawQuery != "" {
+		q, err := url.ParseQuery(c.RawQuery)
+		if err != nil {
+			c.RawQuery = redacted
+		} else {
+			for _, vs := range q {
+				for i := range vs {
+					vs[i] = redacted
+				}
+			}
+			c.RawQuery = q.Encode()
+		}
+	}
+	c.Fragment, c.RawFragment = "", ""
+	return c.String()
+}
+
+// knownMethods are the methods the HTTP conventions name; others are
+// reported as _OTHER with the original alongside.
+var knownMethods = map[string]bool{
+	http.MethodGet: true, http.MethodHead: true, http.MethodPost: true, http.MethodPut: true,
+	http.MethodPatch: true, http.MethodDelete: true, http.MethodOptions: true,
+	http.MethodTrace: true, http.MethodConnect: true, "QUERY": true,
+}
+
+// requestAttrs returns the conventions' attributes of req.
+func requestAttrs(req *http.Request, route string) []attribute.KeyValue {
+	attrs := make([]attribute.KeyValue, 0, 8)
+	method := req.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	if knownMethods[method] {
+		attrs = append(attrs, semconv.HTTPRequestMethodKey.String(method))
+	} else {
+		attrs = append(attrs, semconv.HTTPRequestMethodKey.String("_OTHER"), semconv.HTTPRequestMethodOriginal(method))
+	}
+	if req.URL != nil {
+		attrs = append(attrs, semconv.URLFull(redactURL(req.URL)))
+		host := req.URL.Hostname()
+		if host == "" {
+			host = req.Host
+		}
+		attrs = append(attrs, semconv.ServerAddress(host))
+		if port := serverPort(req.URL); port > 0 {
+			attrs = append(attrs, semconv.ServerPort(port))
+		}
+	}
+	if route != "" {
+		attrs = append(attrs, semconv.URLTemplate(route))
+	}
+	return attrs
+}
+
+func serverPort(u *url.URL) int {
+	if p := u.Port(); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil {
+			return 0
+		}
+		return n
+	}
+	switch u.Scheme {
+	case "http":
+		return 80
+	case "https":
+		return 443
+	}
+	return 0
+}
+
+// spanName is "{method} {route}", or "{method}" without a route.
+func spanName(req *http.Request, route string) string {
+	method := req.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	if !knownMethods[method] {
+		method = "HTTP"
+	}
+	if route == "" {
+		return method
+	}
+	return method + " " + route
+}
+
+// errorType is a low-cardinality name for a failed outcome: the status code
+// for HTTP errors, "timeout", or the Go type of the error (for a refusal,
+// the refusing layer's error type, e.g. *breaker.OpenError).
+func errorType(out errclass.Outcome, err error) string {
+	switch {
+	case err == nil:
+		return strconv.Itoa(out.StatusCode)
+	case out.Refused:
+		var r errclass.Refusal
+		if errors.As(err, &r) {
+			return fmt.Sprintf("%T", r)
+		}
+	case out.Timeout:
+		return "timeout"
+	case out.Class == errclass.Canceled:
+		return "canceled"
+	}
+	return fmt.Sprintf("%T", err)
+}
+
+// detailOf decodes the detail of an error body's captured prefix.
+func detailOf(status int, header http.Header, captured []byte) string {
+	if len(captured) == 0 {
+		return ""
+	}
+	resp := &http.Response{StatusCode: status, Header: header, Body: io.NopCloser(bytes.NewReader(captured))}
+	var apiErr *errclass.APIError
+	if !errors.As(errclass.Decode(resp), &apiErr) {
+		return ""
+	}
+	d := apiErr.Detail
+	if d == "" {
+		d = strings.ToValidUTF8(string(apiErr.Body), "\uFFFD")
+	}
+	return truncate(d, maxDetail)
+}
+
+// maxDetail bounds the resilient.error.detail attribute.
+const maxDetail = 256
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	// Cut on a character boundary.
+	for n > 0 && n < len(s) && s[n]&0xC0 == 0x80 {
+		n--
+	}
+	return s[:n] + "…"
+}

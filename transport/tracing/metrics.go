@@ -1,0 +1,105 @@
+package tracing
+
+import (
+	"context"
+	"sync"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// Attribute keys of our own, where the OpenTelemetry conventions stop.
+const (
+	attrClass          = attribute.Key("resilient.class")
+	attrAttempt        = attribute.Key("resilient.attempt")
+	attrAttempts       = attribute.Key("resilient.attempts")
+	attrDelay          = attribute.Key("resilient.retry.delay")
+	attrFromRetryAfter = attribute.Key("resilient.retry.from_retry_after")
+	attrStopReason     = attribute.Key("resilient.retry.stop_reason")
+	attrRefused        = attribute.Key("resilient.refused")
+	attrDetail         = attribute.Key("resilient.error.detail")
+	attrBreaker        = attribute.Key("resilient.breaker.name")
+	attrFrom           = attribute.Key("resilient.breaker.from")
+	attrTo             = attribute.Key("resilient.breaker.to")
+)
+
+// durationBuckets are the OpenTelemetry HTTP conventions' advised
+// boundaries for http.client.request.duration.
+var durationBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
+
+// maxGaugedBreakers bounds the breakers the state gauge reports.
+const maxGaugedBreakers = 1000
+
+// instruments are the metrics a Tracer records. Every recording first asks
+// Enabled, so no-op instruments cost no allocation.
+type instruments struct {
+	attemptDuration metric.Float64Histogram // http.client.request.duration
+	requestDuration metric.Float64Histogram
+	attempts        metric.Int64Counter
+	retries         metric.Int64Counter
+	retryDelay      metric.Float64Histogram
+	giveUps         metric.Int64Counter
+	fastFails       metric.Int64Counter
+	transitions     metric.Int64Counter
+
+	mu     sync.Mutex
+	states map[string]int64 // breaker name → 0 closed, 1 half-open, 2 open
+}
+
+func newInstruments(m metric.Meter) *instruments {
+	// Errors from instrument creation leave a working no-op instrument in
+	// place; they are reported to the global error handler by the SDK.
+	in := &instruments{}
+	in.attemptDuration, _ = m.Float64Histogram("http.client.request.duration",
+		metric.WithUnit("s"), metric.WithDescription("Duration of HTTP client requests: one per attempt, until response headers."),
+		metric.WithExplicitBucketBoundaries(durationBuckets...))
+	in.requestDuration, _ = m.Float64Histogram("resilient.client.request.duration",
+		metric.WithUnit("s"), metric.WithDescription("Duration of logical requests, all attempts and waits included, until response headers."),
+		metric.WithExplicitBucketBoundaries(durationBuckets...))
+	in.attempts, _ = m.Int64Counter("resilient.client.attempts",
+		metric.WithUnit("{attempt}"), metric.WithDescription("Attempts sent or refused, by errclass class."))
+	in.retries, _ = m.Int64Counter("resilient.client.retries",
+		metric.WithUnit("{retry}"), metric.WithDescription("Retries decided, by the class of the attempt that failed."))
+	in.retryDelay, _ = m.Float64Histogram("resilient.client.retry.delay",
+		metric.WithUnit("s"), metric.WithDescription("Waits before retries."),
+		metric.WithExplicitBucketBoundaries(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30))
+	in.giveUps, _ = m.Int64Counter("resilient.client.retry.give_ups",
+		metric.WithUnit("{request}"), metric.WithDescription("Retryable failures not retried, by reason (budget_exhausted, ...)."))
+	in.fastFails, _ = m.Int64Counter("resilient.client.fast_fails",
+		metric.WithUnit("{attempt}"), metric.WithDescription("Attempts refused without being sent (open breaker, 402 latch)."))
+	in.transitions, _ = m.Int64Counter("resilient.breaker.transitions",
+		metric.WithUnit("{transition}"), metric.WithDescription("Circuit breaker state changes."))
+	in.states = make(map[string]int64)
+	state, err := m.Int64ObservableGauge("resilient.breaker.state",
+		metric.WithUnit("{state}"), metric.WithDescription("Current circuit breaker state: 0 closed, 1 half-open, 2 open."))
+	if err == nil {
+		m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+			in.mu.Lock()
+			defer in.mu.Unlock()
+			for name, v := range in.states {
+				o.ObserveInt64(state, v, metric.WithAttributes(attrBreaker.String(name)))
+			}
+			return nil
+		}, state)
+	}
+	return in
+}
+
+func (in *instruments) breakerChanged(name, from, to string) {
+	v := int64(0)
+	switch to {
+	case "half-open":
+		v = 1
+	case "open":
+		v = 2
+	}
+	in.mu.Lock()
+	if _, known := in.states[name]; known || len(in.states) < maxGaugedBreakers {
+		in.states[name] = v
+	}
+	in.mu.Unlock()
+	ctx := context.Background()
+	if in.transitions.Enabled(ctx) {
+		in.transitions.Add(ctx, 1, metric.WithAttributes(attrBreaker.String(name), attrFrom.String(from), attrTo.String(to)))
+	}
+}

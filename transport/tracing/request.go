@@ -1,0 +1,194 @@
+package tracing
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/resilient-http/resilient/transport/errclass"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+)
+
+// Request returns the layer that traces the logical request: one span
+// (kind internal) from the call to the end of the response body, with the
+// retry layer's decisions as events. Put it outside retry; [Tracer.Around]
+// does.
+func (t *Tracer) Request() func(http.RoundTripper) http.RoundTripper {
+	return func(next http.RoundTripper) http.RoundTripper {
+		if next == nil {
+			next = http.DefaultTransport
+		}
+		return &requestLayer{t: t, next: next}
+	}
+}
+
+type requestLayer struct {
+	t    *Tracer
+	next http.RoundTripper
+}
+
+func (l *requestLayer) RoundTrip(req *http.Request) (*http.Response, error) {
+	t := l.t
+	ctx := req.Context()
+	tracer := t.tracer()
+	measure := t.inst.requestDuration.Enabled(ctx)
+	observe := tracer != nil || t.inst.retries.Enabled(ctx) || t.inst.giveUps.Enabled(ctx)
+	if !measure && !observe {
+		return l.next.RoundTrip(req) // nothing records: cost nothing
+	}
+
+	var start time.Time
+	if measure {
+		start = time.Now()
+	}
+	route := t.route(req)
+	var span trace.Span = noop.Span{}
+	if tracer != nil {
+		ctx, span = tracer.Start(ctx, spanName(req, route),
+			trace.WithSpanKind(trace.SpanKindInternal),
+			trace.WithAttributes(requestAttrs(req, route)...))
+	}
+	obs := &requestObserver{t: t, ctx: ctx, span: span}
+	ctx = errclass.WithObserver(ctx, obs)
+
+	resp, err := l.next.RoundTrip(req.WithContext(ctx))
+	out := t.cfg.Classifier(req, resp, err)
+	if measure {
+		t.inst.requestDuration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(metricAttrs(req, out, err)...))
+	}
+	span.SetAttributes(attrAttempts.Int(obs.retries + 1))
+	if err != nil {
+		span.SetAttributes(semconv.ErrorTypeKey.String(errorType(out, err)), attrClass.String(out.Class.String()))
+		span.SetStatus(codes.Error, err.Error())
+		span.End()
+		return nil, err
+	}
+	span.SetAttributes(semconv.HTTPResponseStatusCode(resp.StatusCode), attrClass.String(out.Class.String()))
+	if resp.StatusCode >= 400 {
+		span.SetAttributes(semconv.ErrorTypeKey.String(errorType(out, nil)))
+		span.SetStatus(codes.Error, "")
+	}
+	if tracer == nil {
+		return resp, nil
+	}
+	resp.Body = trackBody(resp.Body, t.detailLimit(resp), spanEnder(span, resp))
+	return resp, nil
+}
+
+// spanEnder ends span when the response body is done, recording the error
+// detail and any read error first.
+func spanEnder(span trace.Span, resp *http.Response) func([]byte, error) {
+	status, header := resp.StatusCode, resp.Header
+	return func(captured []byte, readErr error) {
+		if d := detailOf(status, header, captured); d != "" {
+			span.SetAttributes(attrDetail.String(d))
+		}
+		if readErr != nil {
+			span.AddEvent("body_read_error", trace.WithAttributes(attribute.String("message", readErr.Error())))
+			span.SetStatus(codes.Error, "reading the response body: "+readErr.Error())
+		}
+		span.End()
+	}
+}
+
+// detailLimit is how much of resp's body to keep for its error detail.
+func (t *Tracer) detailLimit(resp *http.Response) int {
+	if resp.StatusCode < 400 || t.cfg.DetailBytes < 0 {
+		return 0
+	}
+	return t.cfg.DetailBytes
+}
+
+func (t *Tracer) route(req *http.Request) string {
+	if t.cfg.Route == nil {
+		return ""
+	}
+	return t.cfg.Route(req)
+}
+
+// metricAttrs are the conventions' attributes of http.client.request.duration.
+func metricAttrs(req *http.Request, out errclass.Outcome, err error) []attribute.KeyValue {
+	attrs := make([]attribute.KeyValue, 0, 5)
+	attrs = append(attrs, semconv.HTTPRequestMethodKey.String(methodOf(req)))
+	if req.URL != nil {
+		attrs = append(attrs, semconv.ServerAddress(req.URL.Hostname()))
+		if port := serverPort(req.URL); port > 0 {
+			attrs = append(attrs, semconv.ServerPort(port))
+		}
+	}
+	if err == nil && out.StatusCode > 0 {
+		attrs = append(attrs, semconv.HTTPResponseStatusCode(out.StatusCode))
+	}
+	if err != nil || out.StatusCode >= 400 {
+		attrs = append(attrs, semconv.ErrorTypeKey.String(errorType(out, err)))
+	}
+	return attrs
+}
+
+func methodOf(req *http.Request) string {
+	switch {
+	case req.Method == "":
+		return http.MethodGet
+	case knownMethods[req.Method]:
+		return req.Method
+	}
+	return "_OTHER"
+}
+
+// requestObserver turns the retry layer's decisions into span events and
+// metrics.
+type requestObserver struct {
+	t       *Tracer
+	ctx     context.Context
+	span    trace.Span
+	retries int
+}
+
+func (o *requestObserver) Retrying(last errclass.Outcome, next errclass.Attempt) {
+	o.retries++
+	class := attrClass.String(last.Class.String())
+	fromRA := attrFromRetryAfter.Bool(next.FromRetryAfter)
+	if o.span.IsRecording() {
+		attrs := []attribute.KeyValue{attrAttempt.Int(next.Number), attrDelay.Float64(next.Delay.Seconds()), fromRA, class}
+		if last.StatusCode > 0 {
+			attrs = append(attrs, semconv.HTTPResponseStatusCode(last.StatusCode))
+		}
+		o.span.AddEvent("retry", trace.WithAttributes(attrs...))
+	}
+	if o.t.inst.retries.Enabled(o.ctx) {
+		o.t.inst.retries.Add(o.ctx, 1, metric.WithAttributes(class, fromRA))
+	}
+	if o.t.inst.retryDelay.Enabled(o.ctx) {
+		o.t.inst.retryDelay.Record(o.ctx, next.Delay.Seconds(), metric.WithAttributes(fromRA))
+	}
+}
+
+func (o *requestObserver) GaveUp(last errclass.Outcome, attempts int, reason error) {
+	r := reasonName(reason)
+	if o.span.IsRecording() {
+		o.span.SetAttributes(attrStopReason.String(r))
+		o.span.AddEvent("retry.give_up", trace.WithAttributes(attrStopReason.String(r), attrAttempts.Int(attempts), attrClass.String(last.Class.String())))
+	}
+	if o.t.inst.giveUps.Enabled(o.ctx) {
+		o.t.inst.giveUps.Add(o.ctx, 1, metric.WithAttributes(attrStopReason.String(r)))
+	}
+}
+
+// reasonName turns a retry layer's sentinel ("retry: retry budget
+// exhausted") into an attribute value ("retry budget exhausted").
+func reasonName(err error) string {
+	if err == nil {
+		return ""
+	}
+	msg := err.Error()
+	if i := strings.Index(msg, ": "); i >= 0 && i < 16 {
+		msg = msg[i+2:]
+	}
+	return msg
+}

@@ -1,0 +1,163 @@
+package tracing
+
+import (
+	"net/http"
+	"reflect"
+	"sync/atomic"
+
+	"github.com/resilient-http/resilient/transport/errclass"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+)
+
+// ScopeName is the instrumentation scope of the spans and metrics.
+const ScopeName = "github.com/resilient-http/resilient/transport/tracing"
+
+// defaultDetailBytes bounds how much of an error body is captured for the
+// resilient.error.detail attribute.
+const defaultDetailBytes = 1024
+
+// Config configures a [Tracer]. The zero Config uses the OpenTelemetry
+// globals, names spans after the method alone, and records error details.
+type Config struct {
+	// TracerProvider makes the spans. Nil means otel.GetTracerProvider(),
+	// looked up on every request so that a provider installed later is used.
+	TracerProvider trace.TracerProvider `json:"-"`
+
+	// MeterProvider makes the instruments. Nil means
+	// otel.GetMeterProvider() (whose instruments follow a provider
+	// installed later).
+	MeterProvider metric.MeterProvider `json:"-"`
+
+	// Propagator injects trace context into each attempt's headers. Nil
+	// means otel.GetTextMapPropagator(), looked up on every attempt.
+	Propagator propagation.TextMapPropagator `json:"-"`
+
+	// Route, if set, returns the low-cardinality route of a request, such
+	// as "/v1/jobs/{id}". Spans are then named "{method} {route}" and carry
+	// url.template; otherwise they are named "{method}".
+	Route func(*http.Request) string `json:"-"`
+
+	// Classifier labels each attempt's outcome. Nil means
+	// [errclass.Classify]. Give it the same classifier as the retry layer.
+	Classifier errclass.Classifier `json:"-"`
+
+	// DetailBytes bounds how much of an error response's body (status >=
+	// 400) is kept, as the caller reads it, to record the decoded detail on
+	// the span. The body is never read ahead of the caller. Zero means 1024;
+	// a negative value records no detail.
+	DetailBytes int
+}
+
+// Tracer makes the two tracing layers: [Tracer.Request] for the logical
+// request and [Tracer.Attempt] for each attempt. It is safe for concurrent
+// use; one Tracer can serve any number of stacks.
+type Tracer struct {
+	cfg   Config
+	state atomic.Pointer[tracerState]
+	inst  *instruments
+}
+
+// tracerState caches the tracer of the provider in use.
+type tracerState struct {
+	provider trace.TracerProvider
+	global   trace.TracerProvider // otel.GetTracerProvider() when resolved
+	tracer   trace.Tracer         // nil: the provider records nothing
+}
+
+// New returns a Tracer configured by cfg, whose zero fields take their
+// documented defaults.
+func New(cfg Config) *Tracer {
+	if cfg.Classifier == nil {
+		cfg.Classifier = errclass.Classify
+	}
+	if cfg.DetailBytes == 0 {
+		cfg.DetailBytes = defaultDetailBytes
+	}
+	mp := cfg.MeterProvider
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	t := &Tracer{cfg: cfg}
+	t.inst = newInstruments(mp.Meter(ScopeName))
+	return t
+}
+
+// Middleware returns the composition of [Tracer.Around] for a Tracer made
+// from cfg: the request span outside inner, the attempt spans inside it.
+func Middleware(cfg Config, inner func(http.RoundTripper) http.RoundTripper) func(http.RoundTripper) http.RoundTripper {
+	return New(cfg).Around(inner)
+}
+
+// Around returns a middleware that traces the logical request outside inner
+// (typically retry.Middleware) and each attempt inside it, so a chain needs
+// one call to put both layers at their depths. A nil inner gives the two
+// layers back to back.
+func (t *Tracer) Around(inner func(http.RoundTripper) http.RoundTripper) func(http.RoundTripper) http.RoundTripper {
+	request, attempt := t.Request(), t.Attempt()
+	return func(next http.RoundTripper) http.RoundTripper {
+		rt := attempt(next)
+		if inner != nil {
+			rt = inner(rt)
+		}
+		return request(rt)
+	}
+}
+
+// tracer returns the tracer to use now, or nil when spans would not be
+// recorded. Starting a span on a no-op tracer allocates, so no-op providers
+// are recognised up front.
+func (t *Tracer) tracer() trace.Tracer {
+	global := otel.GetTracerProvider()
+	tp := t.cfg.TracerProvider
+	if tp == nil {
+		tp = global
+	}
+	if s := t.state.Load(); s != nil && s.global == global && s.provider == tp {
+		return s.tracer
+	}
+	s := &tracerState{provider: tp, global: global}
+	if !isNoop(tp, global) {
+		s.tracer = tp.Tracer(ScopeName)
+	}
+	if comparable(tp) && comparable(global) {
+		t.state.Store(s)
+	}
+	return s.tracer
+}
+
+// isNoop reports whether tp never records: the noop package's provider, or
+// OpenTelemetry's global placeholder while no provider has been installed
+// (once one is, otel.GetTracerProvider returns it instead).
+func isNoop(tp, global trace.TracerProvider) bool {
+	switch tp.(type) {
+	case noop.TracerProvider, *noop.TracerProvider:
+		return true
+	}
+	return isGlobalPlaceholder(tp) && tp == global
+}
+
+func isGlobalPlaceholder(tp trace.TracerProvider) bool {
+	typ := reflect.TypeOf(tp)
+	return typ.Kind() == reflect.Pointer && typ.Elem().PkgPath() == "go.opentelemetry.io/otel/internal/global"
+}
+
+// comparable reports whether v can be compared with == without panicking.
+func comparable(v any) bool { return v == nil || reflect.TypeOf(v).Comparable() }
+
+func (t *Tracer) propagator() propagation.TextMapPropagator {
+	if t.cfg.Propagator != nil {
+		return t.cfg.Propagator
+	}
+	return otel.GetTextMapPropagator()
+}
+
+// BreakerStateChanged records a circuit breaker's change of state (a counter
+// and the current-state gauge). Pass it the breaker layer's state-change
+// callback, converting its states with String(); names are breaker keys.
+func (t *Tracer) BreakerStateChanged(name, from, to string) {
+	t.inst.breakerChanged(name, from, to)
+}

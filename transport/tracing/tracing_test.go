@@ -1,0 +1,343 @@
+package tracing_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/resilient-http/resilient/transport"
+	"github.com/resilient-http/resilient/transport/breaker"
+	"github.com/resilient-http/resilient/transport/retry"
+	"github.com/resilient-http/resilient/transport/tracing"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// scripted is a server answering with a queue of statuses (the last
+// repeats) and recording each request's traceparent header.
+type scripted struct {
+	*httptest.Server
+	mu          sync.Mutex
+	statuses    []int
+	body        string
+	traceparent []string
+}
+
+func newScripted(t *testing.T, body string, statuses ...int) *scripted {
+	t.Helper()
+	s := &scripted{statuses: statuses, body: body}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		i := min(len(s.traceparent), len(s.statuses)-1)
+		s.traceparent = append(s.traceparent, r.Header.Get("Traceparent"))
+		code := s.statuses[i]
+		s.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		io.WriteString(w, s.body)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+type fixture struct {
+	rec    *tracetest.SpanRecorder
+	reader *sdkmetric.ManualReader
+	tracer *tracing.Tracer
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	t.Cleanup(func() {
+		tp.Shutdown(context.Background())
+		mp.Shutdown(context.Background())
+	})
+	tr := tracing.New(tracing.Config{
+		TracerProvider: tp,
+		MeterProvider:  mp,
+		Propagator:     propagation.TraceContext{},
+		Route:          func(*http.Request) string { return "/v1/jobs/{id}" },
+	})
+	return &fixture{rec: rec, reader: reader, tracer: tr}
+}
+
+func attrs(kvs []attribute.KeyValue) map[attribute.Key]attribute.Value {
+	m := make(map[attribute.Key]attribute.Value, len(kvs))
+	for _, kv := range kvs {
+		m[kv.Key] = kv.Value
+	}
+	return m
+}
+
+func TestRetriedRequestMakesParentAndAttemptSpans(t *testing.T) {
+	f := newFixture(t)
+	srv := newScripted(t, `{"detail":"boom"}`, 500, 503, 200)
+	rt := transport.Chain(srv.Client().Transport,
+		f.tracer.Around(retry.Middleware(retry.Policy{BaseDelay: time.Millisecond})))
+
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v1/jobs/42?token=s3cr3t", nil)
+	resp, err := rt.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req.Header.Get("Traceparent") != "" {
+		t.Error("the caller's request got a traceparent header: it was modified")
+	}
+	io.ReadAll(resp.Body)
+	resp.Body.Close()
+
+	spans := f.rec.Ended()
+	if len(spans) != 4 {
+		t.Fatalf("%d spans ended, want 1 request + 3 attempts", len(spans))
+	}
+	var parent sdktrace.ReadOnlySpan
+	var attempts []sdktrace.ReadOnlySpan
+	for _, s := range spans {
+		if s.SpanKind() == trace.SpanKindClient {
+			attempts = append(attempts, s)
+		} else {
+			parent = s
+		}
+	}
+	if parent == nil || parent.SpanKind() != trace.SpanKindInternal || parent.Name() != "GET /v1/jobs/{id}" {
+		t.Fatalf("parent span = %v, want an internal span named GET /v1/jobs/{id}", parent)
+	}
+	pa := attrs(parent.Attributes())
+	if pa["http.response.status_code"].AsInt64() != 200 || pa["resilient.attempts"].AsInt64() != 3 {
+		t.Errorf("parent attributes = %v", pa)
+	}
+	if got := pa["url.full"].AsString(); strings.Contains(got, "s3cr3t") || !strings.Contains(got, "token=REDACTED") {
+		t.Errorf("url.full = %q, want the query value redacted", got)
+	}
+	var retryEvents int
+	for _, e := range parent.Events() {
+		if e.Name == "retry" {
+			retryEvents++
+			ea := attrs(e.Attributes)
+			if ea["resilient.retry.delay"].AsFloat64() <= 0 || ea["resilient.class"].AsString() != "retryable" {
+				t.Errorf("retry event attributes = %v", ea)
+			}
+		}
+	}
+	if retryEvents != 2 {
+		t.Errorf("%d retry events on the parent, want 2", retryEvents)
+	}
+
+	if len(attempts) != 3 {
+		t.Fatalf("%d attempt spans, want 3", len(attempts))
+	}
+	wantStatus := []int64{500, 503, 200}
+	seenIDs := map[string]bool{}
+	for i, s := range attempts {
+		a := attrs(s.Attributes())
+		if s.Parent().SpanID() != parent.SpanContext().SpanID() {
+			t.Errorf("attempt %d is not a child of the request span", i+1)
+		}
+		if a["resilient.attempt"].AsInt64() != int64(i+1) || a["http.response.status_code"].AsInt64() != wantStatus[i] {
+			t.Errorf("attempt %d attributes = %v", i+1, a)
+		}
+		resend, ok := a["http.request.resend_count"]
+		if i == 0 && ok {
+			t.Error("first attempt carries http.request.resend_count")
+		}
+		if i > 0 && resend.AsInt64() != int64(i) {
+			t.Errorf("attempt %d resend_count = %v, want %d", i+1, resend, i)
+		}
+		if a["http.request.method"].AsString() != "GET" || a["server.address"].AsString() != "127.0.0.1" || a["server.port"].AsInt64() == 0 {
+			t.Errorf("attempt %d lacks the conventions' attributes: %v", i+1, a)
+		}
+		if i < 2 {
+			if s.Status().Code != codes.Error || a["error.type"].AsString() != fmt.Sprint(wantStatus[i]) || a["resilient.class"].AsString() != "retryable" {
+				t.Errorf("failed attempt %d: status %v, attributes %v", i+1, s.Status(), a)
+			}
+			if a["resilient.error.detail"].AsString() != "boom" {
+				t.Errorf("attempt %d detail = %q, want boom", i+1, a["resilient.error.detail"].AsString())
+			}
+		}
+		seenIDs[s.SpanContext().SpanID().String()] = true
+	}
+
+	// The server saw each attempt's own span in traceparent.
+	if len(srv.traceparent) != 3 {
+		t.Fatalf("server saw %d requests", len(srv.traceparent))
+	}
+	ids := map[string]bool{}
+	for i, tp := range srv.traceparent {
+		parts := strings.Split(tp, "-")
+		if len(parts) != 4 || parts[1] != parent.SpanContext().TraceID().String() {
+			t.Fatalf("attempt %d traceparent = %q, want the request's trace", i+1, tp)
+		}
+		if !seenIDs[parts[2]] {
+			t.Errorf("attempt %d traceparent span %s is not an attempt span", i+1, parts[2])
+		}
+		ids[parts[2]] = true
+	}
+	if len(ids) != 3 {
+		t.Errorf("traceparent span ids = %v, want 3 different ones", srv.traceparent)
+	}
+}
+
+func TestSpansEndWhenBodyClosedUnread(t *testing.T) {
+	f := newFixture(t)
+	srv := newScripted(t, strings.Repeat("x", 100_000), 200)
+	rt := f.tracer.Around(nil)(srv.Client().Transport)
+	for _, consume := range []string{"close unread", "read to EOF without Close"} {
+		resp, err := rt.RoundTrip(httptest.NewRequest(http.MethodGet, srv.URL, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(f.rec.Ended()); n%2 != 0 {
+			t.Fatalf("%s: %d spans ended before the body was touched", consume, n)
+		}
+		before := len(f.rec.Ended())
+		if consume == "close unread" {
+			resp.Body.Close()
+		} else {
+			io.ReadAll(resp.Body)
+		}
+		if got := len(f.rec.Ended()) - before; got != 2 {
+			t.Errorf("%s: %d spans ended, want 2 (request and attempt)", consume, got)
+		}
+		resp.Body.Close()
+	}
+	if started, ended := len(f.rec.Started()), len(f.rec.Ended()); started != ended {
+		t.Errorf("%d spans started, %d ended: spans leaked", started, ended)
+	}
+}
+
+func TestBreakerFastFailIsVisible(t *testing.T) {
+	f := newFixture(t)
+	srv := newScripted(t, `{"detail":"down"}`, 502)
+	rt := transport.Chain(srv.Client().Transport,
+		f.tracer.Around(retry.Middleware(retry.Policy{MaxAttempts: 3, BaseDelay: time.Millisecond})),
+		breaker.Middleware(breaker.Policy{ConsecutiveFailures: 2, OpenTimeout: time.Hour}),
+	)
+	_, err := rt.RoundTrip(httptest.NewRequest(http.MethodGet, srv.URL, nil))
+	if err == nil {
+		t.Fatal("want the breaker's error on the third attempt")
+	}
+	var refused []sdktrace.ReadOnlySpan
+	for _, s := range f.rec.Ended() {
+		if a := attrs(s.Attributes()); a["resilient.refused"].AsBool() {
+			refused = append(refused, s)
+		}
+	}
+	if len(refused) != 1 {
+		t.Fatalf("%d refused attempt spans, want 1", len(refused))
+	}
+	s := refused[0]
+	a := attrs(s.Attributes())
+	if a["error.type"].AsString() != "*breaker.OpenError" || s.Status().Code != codes.Error || a["resilient.attempt"].AsInt64() != 3 {
+		t.Errorf("refused span: status %v, attributes %v", s.Status(), a)
+	}
+	if len(s.Events()) != 1 || s.Events()[0].Name != "fast_fail" {
+		t.Errorf("refused span events = %v, want one fast_fail", s.Events())
+	}
+	if len(srv.traceparent) != 2 {
+		t.Errorf("server saw %d requests, want 2", len(srv.traceparent))
+	}
+}
+
+func TestGiveUpReasonRecorded(t *testing.T) {
+	f := newFixture(t)
+	srv := newScripted(t, `{"detail":"busy"}`, 429)
+	budget := retry.NewBudget(0, 0, time.Second) // no retries at all
+	rt := f.tracer.Around(retry.Middleware(retry.Policy{Budget: budget}))(srv.Client().Transport)
+	resp, err := rt.RoundTrip(httptest.NewRequest(http.MethodPost, srv.URL, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var parent sdktrace.ReadOnlySpan
+	for _, s := range f.rec.Ended() {
+		if s.SpanKind() == trace.SpanKindInternal {
+			parent = s
+		}
+	}
+	a := attrs(parent.Attributes())
+	if a["resilient.retry.stop_reason"].AsString() != "retry budget exhausted" || a["resilient.error.detail"].AsString() != "busy" {
+		t.Errorf("parent attributes = %v", a)
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	f := newFixture(t)
+	srv := newScripted(t, `{}`, 500, 200)
+	rt := f.tracer.Around(retry.Middleware(retry.Policy{BaseDelay: time.Millisecond}))(srv.Client().Transport)
+	resp, err := rt.RoundTrip(httptest.NewRequest(http.MethodGet, srv.URL, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	f.tracer.BreakerStateChanged("http://x", "closed", "open")
+
+	var rm metricdata.ResourceMetrics
+	if err := f.reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]metricdata.Aggregation{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			got[m.Name] = m.Data
+		}
+	}
+	if h, ok := got["http.client.request.duration"].(metricdata.Histogram[float64]); !ok || countPoints(h) != 2 {
+		t.Errorf("http.client.request.duration = %#v, want 2 attempts recorded", got["http.client.request.duration"])
+	}
+	if s, ok := got["resilient.client.attempts"].(metricdata.Sum[int64]); !ok || sumOf(s, "resilient.class", "retryable") != 1 || sumOf(s, "resilient.class", "success") != 1 {
+		t.Errorf("resilient.client.attempts = %#v", got["resilient.client.attempts"])
+	}
+	if s, ok := got["resilient.client.retries"].(metricdata.Sum[int64]); !ok || sumOf(s, "resilient.class", "retryable") != 1 {
+		t.Errorf("resilient.client.retries = %#v", got["resilient.client.retries"])
+	}
+	if h, ok := got["resilient.client.retry.delay"].(metricdata.Histogram[float64]); !ok || countPoints(h) != 1 {
+		t.Errorf("resilient.client.retry.delay = %#v", got["resilient.client.retry.delay"])
+	}
+	if s, ok := got["resilient.breaker.transitions"].(metricdata.Sum[int64]); !ok || sumOf(s, "resilient.breaker.to", "open") != 1 {
+		t.Errorf("resilient.breaker.transitions = %#v", got["resilient.breaker.transitions"])
+	}
+	if g, ok := got["resilient.breaker.state"].(metricdata.Gauge[int64]); !ok || len(g.DataPoints) != 1 || g.DataPoints[0].Value != 2 {
+		t.Errorf("resilient.breaker.state = %#v, want one breaker at 2 (open)", got["resilient.breaker.state"])
+	}
+	if h, ok := got["resilient.client.request.duration"].(metricdata.Histogram[float64]); !ok || countPoints(h) != 1 {
+		t.Errorf("resilient.client.request.duration = %#v, want 1 request", got["resilient.client.request.duration"])
+	}
+}
+
+func countPoints(h metricdata.Histogram[float64]) uint64 {
+	var n uint64
+	for _, dp := range h.DataPoints {
+		n += dp.Count
+	}
+	return n
+}
+
+func sumOf(s metricdata.Sum[int64], key, value string) int64 {
+	var n int64
+	for _, dp := range s.DataPoints {
+		if v, ok := dp.Attributes.Value(attribute.Key(key)); ok && v.AsString() == value {
+			n += dp.Value
+		}
+	}
+	return n
+}
