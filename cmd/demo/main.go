@@ -9,6 +9,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +23,9 @@ import (
 	"github.com/resilient-http/resilient/transport/breaker"
 	"github.com/resilient-http/resilient/transport/errclass"
 	"github.com/resilient-http/resilient/transport/retry"
+	"github.com/resilient-http/resilient/transport/tracing"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
 
 func main() {
@@ -76,7 +80,7 @@ var story = []step{
 	{what: "fetch again: a probe goes through and closes the breaker", method: http.MethodGet, path: "/v1/jobs/job_1/results"},
 }
 
-// notes holds lines to print after the current attempt's.
+// notes holds lines to print after the current request's trace.
 type notes struct {
 	mu    sync.Mutex
 	lines []string
@@ -103,6 +107,8 @@ type demo struct {
 	api     *fakeAPI
 	client  *http.Client
 	breaker *breaker.Transport
+	trees   *treePrinter
+	notes   *notes
 }
 
 func run(w io.Writer) error {
@@ -112,25 +118,37 @@ func run(w io.Writer) error {
 	}
 	defer api.Close()
 
-	// The recommended order: retry → breaker → the client's own transport,
-	// with a printer between them so every attempt shows, refused or not.
+	// OpenTelemetry: the demo prints each request's trace as a tree, and
+	// also exports it over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+	trees := &treePrinter{}
+	opts := []sdktrace.TracerProviderOption{sdktrace.WithSpanProcessor(trees)}
+	if exp := otlpFromEnv(); exp != nil {
+		fmt.Fprintf(w, "exporting traces over OTLP/HTTP to %s\n", exp.url)
+		opts = append(opts, sdktrace.WithBatcher(exp))
+	}
+	tp := sdktrace.NewTracerProvider(opts...)
+	defer tp.Shutdown(context.Background())
+	metrics := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(metrics))
+	defer mp.Shutdown(context.Background())
+	tracer := tracing.New(tracing.Config{TracerProvider: tp, MeterProvider: mp, Route: route})
+
 	notes := &notes{}
 	br := breaker.New(nil, breaker.Policy{
 		ConsecutiveFailures: 5,
 		OpenTimeout:         openTimeout,
 		OnStateChange: func(name string, from, to breaker.State) {
-			// Printed after the attempt that caused it.
+			tracer.BreakerStateChanged(name, from.String(), to.String())
 			notes.add(fmt.Sprintf("  ⚡ breaker %s: %v → %v", name, from, to))
 		},
 	})
+	// The recommended order: a span for the request, retry, a span per
+	// attempt, the breaker, then the client's own transport.
 	base := &http.Client{Timeout: 30 * time.Second, Transport: br}
-	client := transport.Wrap(base, // layers over base's transport, outermost first
-		retry.Middleware(retry.Policy{BaseDelay: 50 * time.Millisecond}),
-		printAttempts(w, notes),
-	)
+	client := transport.Wrap(base, tracer.Around(retry.Middleware(retry.Policy{BaseDelay: 50 * time.Millisecond})))
 	defer client.CloseIdleConnections()
 
-	d := &demo{w: w, api: api, client: client, breaker: br}
+	d := &demo{w: w, api: api, client: client, breaker: br, trees: trees, notes: notes}
 	fmt.Fprintf(w, "fake partner API on %s\n", api.URL)
 	for _, s := range story {
 		if s.action != nil {
@@ -142,7 +160,20 @@ func run(w io.Writer) error {
 			return err
 		}
 	}
-	return nil
+	return printMetrics(w, metrics)
+}
+
+// route names the partner API's endpoints for span names, so that job IDs
+// do not make every span name unique.
+func route(r *http.Request) string {
+	p := r.URL.Path
+	if rest, ok := strings.CutPrefix(p, "/v1/jobs/"); ok {
+		if _, tail, ok := strings.Cut(rest, "/"); ok {
+			return "/v1/jobs/{id}/" + tail
+		}
+		return "/v1/jobs/{id}"
+	}
+	return p
 }
 
 func (d *demo) do(s step) error {
@@ -162,6 +193,9 @@ func (d *demo) do(s step) error {
 	resp, err := d.client.Do(req)
 	elapsed := roundDuration(time.Since(start))
 	sent := d.api.hits.Load() - hits
+	// The spans end with the body, so print the trace after it is closed.
+	defer d.notes.flush(w)
+	defer d.trees.flush(w)
 	if err != nil {
 		fmt.Fprintf(w, "  ✗ no response in %s (the API received %d): %v\n", elapsed, sent, err)
 		explain(w, err)
@@ -172,13 +206,14 @@ func (d *demo) do(s step) error {
 	if apiErr := errclass.Decode(resp); apiErr != nil {
 		fmt.Fprintf(w, "  ✗ %s in %s: %v\n", resp.Status, elapsed, apiErr)
 		explain(w, apiErr)
+		io.Copy(io.Discard, resp.Body)
 		return nil
 	}
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "  ✓ %s in %s: %s\n", resp.Status, elapsed, strings.TrimSpace(string(b)))
+	fmt.Fprintf(w, "  ✓ %s in %s (the API received %d): %s\n", resp.Status, elapsed, sent, strings.TrimSpace(string(b)))
 	return nil
 }
 
@@ -207,40 +242,5 @@ func explain(w io.Writer, err error) {
 		fmt.Fprintln(w, "    → the API is failing; the breaker spares it (and us) until a probe succeeds")
 	case errors.Is(err, errclass.ErrRateLimited):
 		fmt.Fprintln(w, "    → the wait asked for is longer than the policy allows; try again later")
-	}
-}
-
-// printAttempts is a layer placed below retry, so it sees every attempt.
-func printAttempts(w io.Writer, n *notes) transport.Middleware {
-	return func(next http.RoundTripper) http.RoundTripper {
-		return transport.RoundTripperFunc(func(req *http.Request) (*http.Response, error) {
-			a := errclass.AttemptFromContext(req.Context())
-			resp, err := next.RoundTrip(req)
-			out := errclass.Classify(req, resp, err)
-
-			line := fmt.Sprintf("  attempt %d", a.Number)
-			if a.Number > 1 {
-				why := "backoff"
-				if a.FromRetryAfter {
-					why = "Retry-After"
-				}
-				line += fmt.Sprintf(" (after %s, %s)", roundDuration(a.Delay), why)
-			}
-			if err != nil {
-				line += fmt.Sprintf(": error %v", err)
-			} else {
-				line += ": " + resp.Status
-			}
-			line += " → " + out.Class.String()
-			switch {
-			case out.Refused:
-				line += " (refused locally, nothing sent)"
-			case out.RetryAfter > 0:
-				line += ", server asks to wait " + roundDuration(out.RetryAfter)
-			}
-			fmt.Fprintln(w, line)
-			n.flush(w)
-			return resp, err
-		})
 	}
 }

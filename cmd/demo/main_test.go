@@ -20,6 +20,12 @@ func TestDemoStory(t *testing.T) {
 	}
 	got := out.String()
 	sections := strings.Split(got, "\n\n")[1:]
+	if len(sections) == len(story)+1 { // the metrics summary closes the run
+		if !strings.Contains(sections[len(story)], "resilient.client.fast_fails: type=*breaker.CreditError 1, type=*breaker.OpenError 2") {
+			t.Errorf("metrics summary lacks the fast fails:\n%s", sections[len(story)])
+		}
+		sections = sections[:len(story)]
+	}
 	if len(sections) != len(story) {
 		t.Fatalf("demo printed %d sections, want %d:\n%s", len(sections), len(story), got)
 	}
@@ -28,29 +34,33 @@ func TestDemoStory(t *testing.T) {
 		patterns []string
 	}{
 		"submit an enhancement batch (rate limited once)": {2, []string{
-			`attempt 1: 429 .* server asks to wait 1s`, `attempt 2 \(after 1s, Retry-After\): 202 Accepted`, `✓ 202 Accepted`}},
+			`attempt 1 · 429 · retryable · server asks to wait 1s`, `attempt 2 · after 1s \(Retry-After\) · 202 · success`,
+			`✓ 202 Accepted .*\(the API received 2\)`, `trace [0-9a-f]{8} · POST /v1/enhancements · 202 · 2 attempt\(s\)`}},
 		"fetch the job's results (two server errors first)": {3, []string{
-			`attempt 1: 500 .*retryable`, `attempt 3 \(after \d+ms, backoff\): 200 OK`, `✓ 200 OK`}},
+			`attempt 1 · 500 · retryable · "Internal Server Error"`, `attempt 3 · after \d+ms \(backoff\) · 200 · success`,
+			`trace [0-9a-f]{8} · GET /v1/jobs/\{id\}/results · 200 · 3 attempt`}},
 		"submit a batch with a person missing a name": {1, []string{
 			`✗ 422 .*body\.persons\[0\]\.name: Field required`,
-			`field body\.persons\[0\]\.name: Field required \(missing, input \{"email":"a@example.org"\}\)`}},
+			`field body\.persons\[0\]\.name: Field required \(missing, input \{"email":"a@example.org"\}\)`,
+			`attempt 1 · 422 · permanent · "body.persons\[0\].name: Field required"`}},
 		"create a list whose name is taken": {1, []string{`✗ 400 Bad Request .*A list named "VIP donors" already exists`}},
 		"submit another batch (no credits left)": {1, []string{
 			`✗ 402 Payment Required.*Insufficient credits`, `stop submitting batches`}},
 		"submit again at once (the 402 latch holds it back)": {1, []string{
-			`refused locally, nothing sent`, `the API received 0`, `insufficient credits`, `stop submitting batches`}},
+			`refused, nothing sent: \*breaker.CreditError`, `the API received 0`, `insufficient credits`, `stop submitting batches`}},
 		"fetching results still works while submits are latched": {1, []string{`✓ 200 OK`}},
 		"submit again":         {1, []string{`✓ 202 Accepted`}},
 		"fetch an unknown job": {1, []string{`✗ 404 Not Found`}},
 		"poll progress (server asks for an hour's pause)": {1, []string{
-			`server asks to wait 1h0m0s`, `✗ 429 Too Many Requests in (<1ms|\d+ms)`}},
-		"fetch results during the outage": {3, []string{`attempt 3 .*503`, `✗ 503 Service Unavailable`}},
+			`server asks to wait 1h0m0s`, `✗ 429 Too Many Requests in (<1ms|\d+ms)`, `gave up: no time left for another attempt`}},
+		"fetch results during the outage": {3, []string{`attempt 3 .*503`, `✗ 503 Service Unavailable`, `gave up: attempts exhausted`}},
 		"fetch again: the breaker opens mid-request": {3, []string{
-			`attempt 2 .*503[^\n]*\n  ⚡ breaker http://127\.0\.0\.1:\d+: closed → open\n  attempt 3 .*circuit .* is open`,
+			`attempt 2 · .*503`, `attempt 3 · .*refused, nothing sent: \*breaker.OpenError`,
+			`⚡ breaker http://127\.0\.0\.1:\d+: closed → open`,
 			`the API received 2`, `retry: 3 attempts: breaker: circuit`}},
-		"fetch again: refused at once, nothing sent": {1, []string{`the API received 0`, `is open; next probe in`}},
+		"fetch again: refused at once, nothing sent": {1, []string{`the API received 0`, `is open; next probe in`, `refused, nothing sent`}},
 		"fetch again: a probe goes through and closes the breaker": {1, []string{
-			`attempt 1: 200 OK`, `open → half-open`, `half-open → closed`, `✓ 200 OK`}},
+			`attempt 1 · 200 · success`, `open → half-open`, `half-open → closed`, `✓ 200 OK`}},
 	}
 	for i, s := range story {
 		sec := sections[i]
@@ -65,7 +75,7 @@ func TestDemoStory(t *testing.T) {
 			t.Errorf("step %d (%s) has no expectation in this test", i+1, s.what)
 			continue
 		}
-		if n := strings.Count(sec, "  attempt "); n != w.attempts {
+		if n := len(regexp.MustCompile(`(├─|└─) attempt \d`).FindAllString(sec, -1)); n != w.attempts {
 			t.Errorf("step %d (%s): %d attempts, want %d:\n%s", i+1, s.what, n, w.attempts, sec)
 		}
 		for _, p := range w.patterns {
