@@ -75,27 +75,31 @@ func (l *attemptLayer) RoundTrip(req *http.Request) (*http.Response, error) {
 		return resp, err
 	}
 
-	span.SetAttributes(attrClass.String(out.Class.String()))
+	// One SetAttributes call: each takes the span's lock and dedupes.
+	end := make([]attribute.KeyValue, 0, 5)
+	end = append(end, attrClass.String(out.Class.String()))
 	if err != nil {
 		et := errorType(out, err)
-		span.SetAttributes(semconv.ErrorTypeKey.String(et))
+		end = append(end, semconv.ErrorTypeKey.String(et))
 		if out.Refused {
 			// Nothing was sent, but the attempt happened: show why.
-			span.SetAttributes(attrRefused.Bool(true))
+			end = append(end, attrRefused.Bool(true))
 			span.AddEvent("fast_fail", trace.WithAttributes(semconv.ErrorTypeKey.String(et), attribute.String("message", err.Error())))
 		}
+		span.SetAttributes(end...)
 		span.SetStatus(codes.Error, err.Error())
 		span.End()
 		return resp, err
 	}
-	span.SetAttributes(semconv.HTTPResponseStatusCode(resp.StatusCode))
+	end = append(end, semconv.HTTPResponseStatusCode(resp.StatusCode))
 	if out.RetryAfter > 0 {
-		span.SetAttributes(attribute.Float64("resilient.retry_after", out.RetryAfter.Seconds()))
+		end = append(end, attrRetryAfter.Float64(out.RetryAfter.Seconds()))
 	}
 	if resp.StatusCode >= 400 {
-		span.SetAttributes(semconv.ErrorTypeKey.String(errorType(out, nil)))
+		end = append(end, semconv.ErrorTypeKey.String(errorType(out, nil)))
 		span.SetStatus(codes.Error, "")
 	}
+	span.SetAttributes(end...)
 	resp.Body = trackBody(resp.Body, t.detailLimit(resp), spanEnder(span, resp))
 	return resp, nil
 }

@@ -14,6 +14,7 @@ const (
 	attrAttempt        = attribute.Key("resilient.attempt")
 	attrAttempts       = attribute.Key("resilient.attempts")
 	attrDelay          = attribute.Key("resilient.retry.delay")
+	attrRetryAfter     = attribute.Key("resilient.retry_after")
 	attrFromRetryAfter = attribute.Key("resilient.retry.from_retry_after")
 	attrStopReason     = attribute.Key("resilient.retry.stop_reason")
 	attrRefused        = attribute.Key("resilient.refused")

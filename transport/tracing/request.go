@@ -62,18 +62,21 @@ func (l *requestLayer) RoundTrip(req *http.Request) (*http.Response, error) {
 	if measure {
 		t.inst.requestDuration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(metricAttrs(req, out, err)...))
 	}
-	span.SetAttributes(attrAttempts.Int(obs.retries + 1))
+	end := make([]attribute.KeyValue, 0, 4)
+	end = append(end, attrAttempts.Int(obs.retries+1), attrClass.String(out.Class.String()))
 	if err != nil {
-		span.SetAttributes(semconv.ErrorTypeKey.String(errorType(out, err)), attrClass.String(out.Class.String()))
+		end = append(end, semconv.ErrorTypeKey.String(errorType(out, err)))
+		span.SetAttributes(end...)
 		span.SetStatus(codes.Error, err.Error())
 		span.End()
 		return nil, err
 	}
-	span.SetAttributes(semconv.HTTPResponseStatusCode(resp.StatusCode), attrClass.String(out.Class.String()))
+	end = append(end, semconv.HTTPResponseStatusCode(resp.StatusCode))
 	if resp.StatusCode >= 400 {
-		span.SetAttributes(semconv.ErrorTypeKey.String(errorType(out, nil)))
+		end = append(end, semconv.ErrorTypeKey.String(errorType(out, nil)))
 		span.SetStatus(codes.Error, "")
 	}
+	span.SetAttributes(end...)
 	if tracer == nil {
 		return resp, nil
 	}
