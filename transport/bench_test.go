@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/resilient-http/resilient/transport"
 	"github.com/resilient-http/resilient/transport/breaker"
@@ -18,6 +19,25 @@ var okResponse = &http.Response{StatusCode: 200, Header: http.Header{}, Body: ht
 
 func (canned) RoundTrip(r *http.Request) (*http.Response, error) { return okResponse, nil }
 
+// partnerRoutes has a policy per partner-API endpoint; the benchmark's
+// request matches one of them.
+var partnerRoutes = transport.Config{Endpoints: map[string]transport.Policy{
+	"POST /v1/enhancements":     {},
+	"GET /v1/jobs/{id}":         {},
+	"GET /v1/jobs/{id}/results": {},
+	"POST /v1/lists":            {},
+	"DELETE /v1/lists/{id}":     {},
+	"/v1/exports/":              {},
+}}
+
+func mustStack(b *testing.B, cfg transport.Config) http.RoundTripper {
+	s, err := transport.NewStack(canned{}, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
 // BenchmarkStack measures the success path of each layer and of the stack
 // over a stub transport: the deltas to "bare" are the library's cost.
 func BenchmarkStack(b *testing.B) {
@@ -29,6 +49,10 @@ func BenchmarkStack(b *testing.B) {
 		{"retry", transport.Chain(canned{}, retry.Middleware(retry.Policy{}))},
 		{"breaker", transport.Chain(canned{}, breaker.Middleware(breaker.Policy{}))},
 		{"retry+breaker", transport.Chain(canned{}, retry.Middleware(retry.Policy{}), breaker.Middleware(breaker.Policy{}))},
+		{"stack", mustStack(b, transport.Config{})},
+		{"stack+attempt-timeout", mustStack(b, transport.Config{Default: transport.Policy{AttemptTimeout: time.Second}})},
+		{"stack+timeouts", mustStack(b, transport.Config{Default: transport.Policy{AttemptTimeout: time.Second, Timeout: time.Minute}})},
+		{"stack+routes", mustStack(b, partnerRoutes)},
 	}
 	for _, s := range stacks {
 		req := httptest.NewRequest(http.MethodGet, "http://127.0.0.1/v1/jobs/1", nil)

@@ -10,6 +10,7 @@ package main
 
 import (
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"io"
@@ -22,7 +23,6 @@ import (
 	"github.com/resilient-http/resilient/transport"
 	"github.com/resilient-http/resilient/transport/breaker"
 	"github.com/resilient-http/resilient/transport/errclass"
-	"github.com/resilient-http/resilient/transport/retry"
 	"github.com/resilient-http/resilient/transport/tracing"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -35,8 +35,13 @@ func main() {
 	}
 }
 
-// openTimeout is how long the demo's breaker stays open: short, so the
-// recovery shows within the run.
+// policyFile holds the demo's per-endpoint policies. Its breaker stays open
+// only 800ms, so that the recovery shows within the run.
+//
+//go:embed policies.json
+var policyFile []byte
+
+// openTimeout is the policy file's breaker open_timeout.
 const openTimeout = 800 * time.Millisecond
 
 // step is one moment of the demo's story: a request, or something that
@@ -63,7 +68,7 @@ var story = []step{
 	{what: "fetching results still works while submits are latched", method: http.MethodGet, path: "/v1/jobs/job_1/results"},
 	{what: "credits are topped up; the client releases its latch", action: func(d *demo) {
 		d.api.addCredits(1)
-		d.breaker.ResetCredits()
+		d.stack.ResetCredits()
 	}},
 	{what: "submit again", method: http.MethodPost, path: "/v1/enhancements",
 		body: `{"persons":[{"name":"Grace Hopper"}]}`},
@@ -106,7 +111,7 @@ type demo struct {
 	w       io.Writer
 	api     *fakeAPI
 	client  *http.Client
-	breaker *breaker.Transport
+	stack   *transport.Stack
 	trees   *treePrinter
 	notes   *notes
 }
@@ -131,24 +136,31 @@ func run(w io.Writer) error {
 	metrics := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(metrics))
 	defer mp.Shutdown(context.Background())
-	tracer := tracing.New(tracing.Config{TracerProvider: tp, MeterProvider: mp, Route: route})
 
+	// Policies per endpoint come from a file operators can tune; code adds
+	// only the hooks and the telemetry providers.
+	cfg, err := transport.ParseConfig(policyFile)
+	if err != nil {
+		return err
+	}
 	notes := &notes{}
-	br := breaker.New(nil, breaker.Policy{
-		ConsecutiveFailures: 5,
-		OpenTimeout:         openTimeout,
-		OnStateChange: func(name string, from, to breaker.State) {
-			tracer.BreakerStateChanged(name, from.String(), to.String())
-			notes.add(fmt.Sprintf("  ⚡ breaker %s: %v → %v", name, from, to))
-		},
-	})
-	// The recommended order: a span for the request, retry, a span per
-	// attempt, the breaker, then the client's own transport.
-	base := &http.Client{Timeout: 30 * time.Second, Transport: br}
-	client := transport.Wrap(base, tracer.Around(retry.Middleware(retry.Policy{BaseDelay: 50 * time.Millisecond})))
+	cfg.Default.Breaker.OnStateChange = func(name string, from, to breaker.State) {
+		notes.add(fmt.Sprintf("  ⚡ breaker %s: %v → %v", name, from, to))
+	}
+	cfg.Tracing = tracing.Config{TracerProvider: tp, MeterProvider: mp}
+	// Any existing client: NewClient keeps its settings and adds the whole
+	// stack (tracing → retry → tracing per attempt → breaker → attempt
+	// timeout → its transport), per endpoint.
+	existing := &http.Client{Timeout: 30 * time.Second}
+	client, err := transport.NewClient(existing, cfg)
+	if err != nil {
+		return err
+	}
 	defer client.CloseIdleConnections()
+	stack := client.Transport.(*transport.Stack)
+	fmt.Fprintf(w, "policies: %d endpoints from policies.json, the rest on the default\n", len(cfg.Endpoints))
 
-	d := &demo{w: w, api: api, client: client, breaker: br, trees: trees, notes: notes}
+	d := &demo{w: w, api: api, client: client, stack: stack, trees: trees, notes: notes}
 	fmt.Fprintf(w, "fake partner API on %s\n", api.URL)
 	for _, s := range story {
 		if s.action != nil {
@@ -161,19 +173,6 @@ func run(w io.Writer) error {
 		}
 	}
 	return printMetrics(w, metrics)
-}
-
-// route names the partner API's endpoints for span names, so that job IDs
-// do not make every span name unique.
-func route(r *http.Request) string {
-	p := r.URL.Path
-	if rest, ok := strings.CutPrefix(p, "/v1/jobs/"); ok {
-		if _, tail, ok := strings.Cut(rest, "/"); ok {
-			return "/v1/jobs/{id}/" + tail
-		}
-		return "/v1/jobs/{id}"
-	}
-	return p
 }
 
 func (d *demo) do(s step) error {

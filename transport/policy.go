@@ -1,0 +1,83 @@
+package transport
+
+import (
+	"time"
+
+	"github.com/resilient-http/resilient/transport/breaker"
+	"github.com/resilient-http/resilient/transport/errclass"
+	"github.com/resilient-http/resilient/transport/retry"
+	"github.com/resilient-http/resilient/transport/tracing"
+)
+
+// Policy is everything the stack does for one kind of request. The zero
+// Policy is the recommended default: every layer on with its own defaults,
+// no timeouts beyond the caller's.
+type Policy struct {
+	// Retry configures the retry layer; zero fields take retry's defaults.
+	// A nil Retry.Budget shares the stack's budget; set one for a budget of
+	// this policy's own.
+	Retry retry.Policy
+
+	// Breaker configures the circuit breakers. A zero Breaker shares the
+	// default policy's breakers (one per host): a host that is down is down
+	// for every endpoint. Any non-zero setting gives this policy breakers
+	// of its own, with the zero fields at breaker's defaults.
+	Breaker breaker.Policy
+
+	// AttemptTimeout bounds each attempt until its response headers
+	// arrive. An attempt cut by it counts as a transient failure (retried
+	// when safe: idempotent requests, or those with an Idempotency-Key).
+	// Once headers are in, it no longer applies: reading the body is not
+	// cut short by it. Zero means no bound of its own.
+	AttemptTimeout time.Duration
+
+	// Timeout bounds the whole request (attempts, waits and reading the
+	// body), like http.Client.Timeout. Zero means no bound beyond the
+	// caller's context and client.
+	Timeout time.Duration
+
+	// RetryStatuses are extra status codes to retry (e.g. 409), and
+	// NoRetryStatuses codes never to retry (e.g. 503 for an endpoint
+	// where it means maintenance), on top of the classifier.
+	RetryStatuses, NoRetryStatuses []int
+
+	// Classifier labels outcomes for every layer of this policy, unless a
+	// layer's own policy sets one. Nil means errclass.Classify.
+	Classifier errclass.Classifier `json:"-"`
+
+	// NoRetry, NoBreaker and NoTracing turn a layer off for this policy.
+	NoRetry, NoBreaker, NoTracing bool
+}
+
+// Config describes a whole stack: a default policy and per-endpoint ones.
+type Config struct {
+	// Default applies to requests that match no endpoint pattern.
+	Default Policy
+
+	// Endpoints maps patterns, in the syntax of net/http.ServeMux
+	// ("POST /v1/enhancements", "GET api.example.com/v1/jobs/{id}",
+	// "/v1/lists/"), to the policy for the requests they match. As with
+	// ServeMux, the most specific pattern wins; hosts match the request
+	// URL's host without its port.
+	Endpoints map[string]Policy
+
+	// Tracing configures the spans and metrics of every policy. Its Route is
+	// ignored: span names use the matched pattern's path.
+	Tracing tracing.Config `json:"-"`
+}
+
+// classifier builds p's classifier: the base one with the status
+// overrides applied.
+func (p Policy) classifier() errclass.Classifier {
+	c := p.Classifier
+	if c == nil {
+		c = errclass.Classify
+	}
+	if len(p.RetryStatuses) > 0 {
+		c = c.WithStatus(errclass.Retryable, p.RetryStatuses...)
+	}
+	if len(p.NoRetryStatuses) > 0 {
+		c = c.WithStatus(errclass.Permanent, p.NoRetryStatuses...)
+	}
+	return c
+}

@@ -1,0 +1,260 @@
+package transport
+
+import (
+	"fmt"
+	"net/http"
+	"reflect"
+	"sort"
+	"strings"
+
+	"github.com/resilient-http/resilient/transport/breaker"
+	"github.com/resilient-http/resilient/transport/retry"
+	"github.com/resilient-http/resilient/transport/tracing"
+)
+
+// Stack is the recommended stack of layers, per endpoint policy:
+//
+//	tracing (request) → total timeout → retry → tracing (attempt) → breaker → attempt timeout → base
+//
+// It routes each request to the policy of the most specific endpoint
+// pattern that matches it (net/http.ServeMux's own matcher), or to the
+// default policy. A Stack is an http.RoundTripper, safe for concurrent use.
+type Stack struct {
+	mux    *http.ServeMux    // nil without endpoint patterns
+	routes map[string]*route // by pattern
+	def    *route
+	// breakers lists each distinct set of breakers once, the shared one
+	// first, for States and ResetCredits.
+	breakers []namedBreaker
+}
+
+type route struct {
+	rt http.RoundTripper
+}
+
+type namedBreaker struct {
+	prefix string // "" for the shared breakers, else the pattern
+	t      *breaker.Transport
+}
+
+var _ http.RoundTripper = (*Stack)(nil)
+
+// NewClient returns a copy of c (nil means a zero http.Client) whose
+// transport is c's own wrapped in a [Stack] built from cfg. The copy keeps
+// c's Jar, Timeout and CheckRedirect; c is not modified. The Stack is
+// client.Transport.(*transport.Stack). The common case is one line:
+//
+//	client, err := transport.NewClient(existing, transport.Config{})
+func NewClient(c *http.Client, cfg Config) (*http.Client, error) {
+	var out http.Client
+	if c != nil {
+		out = *c
+	}
+	s, err := NewStack(out.Transport, cfg)
+	if err != nil {
+		return nil, err
+	}
+	out.Transport = s
+	return &out, nil
+}
+
+// NewStack builds the layers of every policy in cfg over next (nil means
+// http.DefaultTransport). It fails only for an endpoint pattern that
+// net/http.ServeMux rejects, or two patterns that conflict.
+func NewStack(next http.RoundTripper, cfg Config) (*Stack, error) {
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	s := &Stack{routes: make(map[string]*route, len(cfg.Endpoints))}
+	b := &builder{next: next, tracing: cfg.Tracing}
+	b.tracer = tracing.New(b.tracingConfig(cfg.Default, ""))
+	b.budget = cfg.Default.Retry.Budget
+	if b.budget == nil {
+		b.budget = retry.NewBudget(retry.DefaultBudgetRatio, retry.DefaultBudgetMinPerSecond, retry.DefaultBudgetWindow)
+	}
+	b.sharedBreaker = breaker.Middleware(b.breakerPolicy(cfg.Default))
+
+	var sharedBT *breaker.Transport
+	s.def, sharedBT = b.build("", cfg.Default, true)
+	if sharedBT != nil {
+		s.breakers = append(s.breakers, namedBreaker{t: sharedBT})
+	}
+	if len(cfg.Endpoints) == 0 {
+		return s, nil
+	}
+
+	s.mux = http.NewServeMux()
+	patterns := make([]string, 0, len(cfg.Endpoints))
+	for p := range cfg.Endpoints {
+		patterns = append(patterns, p)
+	}
+	sort.Strings(patterns) // deterministic errors and States order
+	for _, pattern := range patterns {
+		if err := register(s.mux, pattern); err != nil {
+			return nil, err
+		}
+		rt, bt := b.build(pattern, cfg.Endpoints[pattern], false)
+		s.routes[pattern] = rt
+		if bt != nil && bt != sharedBT && !b.shares(cfg.Endpoints[pattern]) {
+			s.breakers = append(s.breakers, namedBreaker{prefix: pattern, t: bt})
+		}
+	}
+	return s, nil
+}
+
+// register adds pattern to mux, turning ServeMux's panic on a bad or
+// conflicting pattern into an error.
+func register(mux *http.ServeMux, pattern string) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("transport: endpoint pattern %q: %v", pattern, r)
+		}
+	}()
+	mux.Handle(pattern, http.NotFoundHandler())
+	return nil
+}
+
+// RoundTrip sends req through the layers of its endpoint's policy.
+func (s *Stack) RoundTrip(req *http.Request) (*http.Response, error) {
+	return s.route(req).rt.RoundTrip(req)
+}
+
+// Pattern returns the endpoint pattern whose policy req gets, or "" for the
+// default policy.
+func (s *Stack) Pattern(req *http.Request) string {
+	if s.mux == nil || req == nil || req.URL == nil {
+		return ""
+	}
+	r := req
+	if r.Host == "" {
+		// ServeMux matches hosts against Request.Host, which a client
+		// request usually leaves to its URL.
+		shim := *req
+		shim.Host = req.URL.Host
+		r = &shim
+	}
+	_, pattern := s.mux.Handler(r)
+	if _, ok := s.routes[pattern]; ok {
+		return pattern
+	}
+	return ""
+}
+
+func (s *Stack) route(req *http.Request) *route {
+	if p := s.Pattern(req); p != "" {
+		return s.routes[p]
+	}
+	return s.def
+}
+
+// States returns the state of every circuit breaker, by name: the shared
+// breakers under their key ("https://api.example.com"), an endpoint's own
+// under "pattern key".
+func (s *Stack) States() map[string]breaker.State {
+	out := make(map[string]breaker.State)
+	for _, nb := range s.breakers {
+		for name, st := range nb.t.States() {
+			if nb.prefix != "" {
+				name = nb.prefix + " " + name
+			}
+			out[name] = st
+		}
+	}
+	return out
+}
+
+// ResetCredits releases every 402 latch: call it when credits have been
+// replenished.
+func (s *Stack) ResetCredits() {
+	for _, nb := range s.breakers {
+		nb.t.ResetCredits()
+	}
+}
+
+// builder assembles the layers of each policy.
+type builder struct {
+	next          http.RoundTripper
+	tracing       tracing.Config
+	tracer        *tracing.Tracer // the stack's, for breaker metrics
+	budget        *retry.Budget
+	sharedBreaker func(http.RoundTripper) http.RoundTripper
+}
+
+// shares reports whether p uses the default policy's breakers.
+func (b *builder) shares(p Policy) bool { return reflect.ValueOf(p.Breaker).IsZero() }
+
+func (b *builder) breakerPolicy(p Policy) breaker.Policy {
+	bp := p.Breaker
+	if bp.Classifier == nil {
+		bp.Classifier = p.classifier()
+	}
+	userHook, tr := bp.OnStateChange, b.tracer
+	bp.OnStateChange = func(name string, from, to breaker.State) {
+		tr.BreakerStateChanged(name, from.String(), to.String())
+		if userHook != nil {
+			userHook(name, from, to)
+		}
+	}
+	return bp
+}
+
+func (b *builder) tracingConfig(p Policy, pattern string) tracing.Config {
+	tc := b.tracing
+	tc.Classifier = p.classifier()
+	tc.Route = nil
+	if path := patternPath(pattern); path != "" {
+		tc.Route = func(*http.Request) string { return path }
+	}
+	return tc
+}
+
+// build chains the layers of policy p. def marks the default policy.
+func (b *builder) build(pattern string, p Policy, def bool) (*route, *breaker.Transport) {
+	rt := b.next
+	if p.AttemptTimeout > 0 {
+		rt = attemptTimeout(p.AttemptTimeout)(rt)
+	}
+	var bt *breaker.Transport
+	if !p.NoBreaker {
+		mw := b.sharedBreaker
+		if !def && !b.shares(p) {
+			mw = breaker.Middleware(b.breakerPolicy(p))
+		}
+		bt = mw(rt).(*breaker.Transport)
+		rt = bt
+	}
+	var tr *tracing.Tracer
+	if !p.NoTracing {
+		tr = tracing.New(b.tracingConfig(p, pattern))
+		rt = tr.Attempt()(rt)
+	}
+	if !p.NoRetry {
+		rp := p.Retry
+		if rp.Classifier == nil {
+			rp.Classifier = p.classifier()
+		}
+		if rp.Budget == nil {
+			rp.Budget = b.budget
+		}
+		rt = retry.New(rt, rp)
+	}
+	if p.Timeout > 0 {
+		rt = totalTimeout(p.Timeout)(rt)
+	}
+	if tr != nil {
+		rt = tr.Request()(rt)
+	}
+	return &route{rt: rt}, bt
+}
+
+// patternPath returns the path part of a ServeMux pattern:
+// "POST api.example.com/v1/jobs/{id}" → "/v1/jobs/{id}".
+func patternPath(pattern string) string {
+	if _, rest, ok := strings.Cut(pattern, " "); ok {
+		pattern = strings.TrimLeft(rest, " \t")
+	}
+	if i := strings.Index(pattern, "/"); i >= 0 {
+		return pattern[i:]
+	}
+	return ""
+}

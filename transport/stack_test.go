@@ -1,0 +1,297 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/resilient-http/resilient/transport/breaker"
+	"github.com/resilient-http/resilient/transport/retry"
+)
+
+func TestRoutingPrecedence(t *testing.T) {
+	patterns := []string{
+		"POST /v1/enhancements",
+		"/v1/enhancements",
+		"GET /v1/jobs/{id}",
+		"GET api.example.com/v1/jobs/{id}",
+		"GET /v1/jobs/{id}/results",
+		"/v1/lists/",
+		"DELETE /v1/lists/{id}",
+		"/static/{path...}",
+	}
+	cfg := Config{Endpoints: map[string]Policy{}}
+	for _, p := range patterns {
+		cfg.Endpoints[p] = Policy{}
+	}
+	s, err := NewStack(nil, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		method, url, want string
+	}{
+		{"POST", "http://x.test/v1/enhancements", "POST /v1/enhancements"},              // method beats no method
+		{"GET", "http://x.test/v1/enhancements", "/v1/enhancements"},                    // no method: any method
+		{"PUT", "http://x.test/v1/enhancements", "/v1/enhancements"},                    //
+		{"GET", "http://api.example.com/v1/jobs/7", "GET api.example.com/v1/jobs/{id}"}, // host beats no host
+		{"GET", "http://api.example.com:8443/v1/jobs/7", "GET api.example.com/v1/jobs/{id}"},
+		{"GET", "http://other.test/v1/jobs/7", "GET /v1/jobs/{id}"},
+		{"HEAD", "http://other.test/v1/jobs/7", "GET /v1/jobs/{id}"}, // GET patterns match HEAD
+		{"GET", "http://x.test/v1/jobs/7/results", "GET /v1/jobs/{id}/results"},
+		{"POST", "http://x.test/v1/jobs/7", ""},                                // method mismatch: default
+		{"DELETE", "http://x.test/v1/lists/abc", "DELETE /v1/lists/{id}"},      // more specific than the subtree
+		{"GET", "http://x.test/v1/lists/abc/members", "/v1/lists/"},            // subtree
+		{"GET", "http://x.test/static/a/b/c.css", "/static/{path...}"},         // trailing wildcard
+		{"GET", "http://x.test/v1/other", ""},                                  // no match: default
+		{"GET", "http://x.test/", ""},                                          //
+		{"GET", "http://x.test/v1/enhancements?dry_run=1", "/v1/enhancements"}, // query ignored
+	}
+	for _, tc := range tests {
+		req, _ := http.NewRequest(tc.method, tc.url, nil)
+		if got := s.Pattern(req); got != tc.want {
+			t.Errorf("%s %s → %q, want %q", tc.method, tc.url, got, tc.want)
+		}
+	}
+	// An explicit Host header is what ServeMux matches, as on a server.
+	req, _ := http.NewRequest("GET", "http://10.0.0.1/v1/jobs/7", nil)
+	req.Host = "api.example.com"
+	if got := s.Pattern(req); got != "GET api.example.com/v1/jobs/{id}" {
+		t.Errorf("with Host api.example.com → %q", got)
+	}
+}
+
+func TestBadPatterns(t *testing.T) {
+	for _, endpoints := range []map[string]Policy{
+		{"FETCH": {}},
+		{"GET /v1/{id": {}},
+		{"GET /a/{x}": {}, "GET /a/{y}": {}}, // conflict
+	} {
+		if _, err := NewStack(nil, Config{Endpoints: endpoints}); err == nil || !strings.Contains(err.Error(), "transport: endpoint pattern") {
+			t.Errorf("NewStack(%v) error = %v, want a pattern error", endpoints, err)
+		}
+	}
+}
+
+// counter is a server that answers every request with status, counting
+// requests per method and path.
+type counter struct {
+	*httptest.Server
+	mu     sync.Mutex
+	hits   map[string]int
+	status int
+}
+
+func newCounter(t *testing.T, status int) *counter {
+	c := &counter{hits: map[string]int{}, status: status}
+	c.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.mu.Lock()
+		c.hits[r.Method+" "+r.URL.Path]++
+		code := c.status
+		c.mu.Unlock()
+		w.WriteHeader(code)
+	}))
+	t.Cleanup(c.Close)
+	return c
+}
+
+func (c *counter) count(ep string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.hits[ep]
+}
+
+func TestEachPolicyAppliesToItsEndpointOnly(t *testing.T) {
+	srv := newCounter(t, 500)
+	quick := retry.Policy{BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}
+	withAttempts := func(n int) retry.Policy { p := quick; p.MaxAttempts = n; return p }
+	client, err := NewClient(srv.Client(), Config{
+		Default: Policy{Retry: withAttempts(2), NoBreaker: true},
+		Endpoints: map[string]Policy{
+			"GET /v1/jobs/{id}":     {Retry: withAttempts(5), NoBreaker: true},
+			"POST /v1/enhancements": {NoRetry: true, NoBreaker: true},
+			"DELETE /v1/lists/{id}": {Retry: quick, NoRetryStatuses: []int{500}, NoBreaker: true},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range [][2]string{{"GET", "/v1/jobs/1"}, {"POST", "/v1/enhancements"}, {"DELETE", "/v1/lists/9"}, {"GET", "/v1/other"}} {
+		req, _ := http.NewRequest(r[0], srv.URL+r[1], strings.NewReader("{}"))
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	for ep, want := range map[string]int{"GET /v1/jobs/1": 5, "POST /v1/enhancements": 1, "DELETE /v1/lists/9": 1, "GET /v1/other": 2} {
+		if got := srv.count(ep); got != want {
+			t.Errorf("%s reached the server %d times, want %d", ep, got, want)
+		}
+	}
+}
+
+func TestAttemptTimeoutRetriedWithinTotalDeadline(t *testing.T) {
+	var mu sync.Mutex
+	calls := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		calls++
+		n := calls
+		mu.Unlock()
+		if n == 1 {
+			select { // the first attempt hangs
+			case <-r.Context().Done():
+			case <-time.After(5 * time.Second):
+			}
+			return
+		}
+		io.WriteString(w, "ok")
+	}))
+	defer srv.Close()
+	client, err := NewClient(srv.Client(), Config{Default: Policy{
+		AttemptTimeout: 40 * time.Millisecond,
+		Retry:          retry.Policy{BaseDelay: time.Millisecond},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	resp, err := client.Get(srv.URL)
+	if err != nil {
+		t.Fatalf("Get() error = %v, want the second attempt's answer", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "ok" || calls != 2 {
+		t.Errorf("got %q after %d attempts, want ok after 2", b, calls)
+	}
+	if elapsed := time.Since(start); elapsed > 2*time.Second {
+		t.Errorf("took %v: the hanging attempt was not cut", elapsed)
+	}
+}
+
+func TestTotalTimeoutBoundsRetries(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+		}
+	}))
+	defer srv.Close()
+	client, err := NewClient(srv.Client(), Config{Default: Policy{
+		AttemptTimeout: 30 * time.Millisecond,
+		Timeout:        100 * time.Millisecond,
+		Retry:          retry.Policy{MaxAttempts: 50, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond},
+		NoBreaker:      true,
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = client.Get(srv.URL)
+	elapsed := time.Since(start)
+	if err == nil {
+		t.Fatal("Get() succeeded against a hanging server")
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("error = %v, want it to wrap context.DeadlineExceeded", err)
+	}
+	var rerr *retry.Error
+	if errors.As(err, &rerr) && rerr.Attempts > 4 {
+		t.Errorf("%d attempts within a 100ms total at 30ms each, want at most 4", rerr.Attempts)
+	}
+	if elapsed > time.Second {
+		t.Errorf("took %v, want about the 100ms total timeout", elapsed)
+	}
+}
+
+func TestAttemptTimeoutDoesNotCutBodyReads(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(200)
+		for i := 0; i < 5; i++ { // 5 chunks over ~150ms: longer than the attempt timeout
+			io.WriteString(w, "chunk;")
+			w.(http.Flusher).Flush()
+			time.Sleep(30 * time.Millisecond)
+		}
+	}))
+	defer srv.Close()
+	client, err := NewClient(srv.Client(), Config{Default: Policy{AttemptTimeout: 50 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := client.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || string(b) != strings.Repeat("chunk;", 5) {
+		t.Errorf("body = %q, %v; want all 5 chunks: the attempt timeout must stop at the headers", b, err)
+	}
+}
+
+func TestAttemptTimeoutErrorIsATimeout(t *testing.T) {
+	hang := RoundTripperFunc(func(r *http.Request) (*http.Response, error) {
+		<-r.Context().Done()
+		return nil, r.Context().Err()
+	})
+	_, err := attemptTimeout(10 * time.Millisecond)(hang).RoundTrip(httptest.NewRequest("GET", "http://x.test/", nil))
+	if !errors.Is(err, ErrAttemptTimeout) || !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		t.Errorf("error = %v, want ErrAttemptTimeout and DeadlineExceeded, not Canceled", err)
+	}
+}
+
+func TestSharedAndOwnBreakers(t *testing.T) {
+	srv := newCounter(t, 503)
+	s, err := NewStack(srv.Client().Transport, Config{
+		Default: Policy{NoRetry: true, Breaker: breaker.Policy{ConsecutiveFailures: 2, OpenTimeout: time.Hour}},
+		Endpoints: map[string]Policy{
+			"GET /v1/jobs/{id}":     {NoRetry: true},                                                   // shares the host's breaker
+			"POST /v1/enhancements": {NoRetry: true, Breaker: breaker.Policy{ConsecutiveFailures: 50}}, // its own
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	do := func(method, path string) error {
+		req, _ := http.NewRequest(method, srv.URL+path, nil)
+		resp, err := s.RoundTrip(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	do("GET", "/v1/other")
+	do("GET", "/v1/other") // two failures trip the host's shared breaker
+	if err := do("GET", "/v1/jobs/1"); !errors.Is(err, breaker.ErrOpen) {
+		t.Errorf("endpoint sharing the host's breaker: error = %v, want ErrOpen", err)
+	}
+	if err := do("POST", "/v1/enhancements"); err != nil {
+		t.Errorf("endpoint with breakers of its own: error = %v, want the 503 passed", err)
+	}
+	states := s.States()
+	if states[srv.URL] != breaker.StateOpen || states["POST /v1/enhancements "+srv.URL] != breaker.StateClosed {
+		t.Errorf("States() = %v", states)
+	}
+}
+
+func TestNewClientKeepsSettings(t *testing.T) {
+	orig := &http.Client{Timeout: 3 * time.Second}
+	c, err := NewClient(orig, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c == orig || orig.Transport != nil || c.Timeout != 3*time.Second {
+		t.Errorf("NewClient: %+v from %+v", c, orig)
+	}
+	if _, ok := c.Transport.(*Stack); !ok {
+		t.Errorf("client.Transport is %T, want *Stack", c.Transport)
+	}
+}

@@ -1,0 +1,118 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// ErrAttemptTimeout is matched, through errors.Is, by the error of an
+// attempt cut by Policy.AttemptTimeout. The error also matches
+// context.DeadlineExceeded, so classifiers see a timeout, not the caller's
+// cancellation.
+var ErrAttemptTimeout = errors.New("transport: attempt timed out")
+
+type attemptTimeoutError struct {
+	d     time.Duration
+	cause error
+}
+
+func (e *attemptTimeoutError) Error() string {
+	return fmt.Sprintf("transport: attempt timed out after %v (%v)", e.d, e.cause)
+}
+
+func (e *attemptTimeoutError) Is(target error) bool {
+	return target == ErrAttemptTimeout || target == context.DeadlineExceeded
+}
+
+// attemptTimeout bounds each attempt until its response headers arrive. A
+// context deadline would go on ticking while the caller reads the body and
+// cut it off, so the bound is a timer that cancels the attempt's context
+// and is stopped as soon as headers are in; the context itself is released
+// when the body is closed or read to the end.
+func attemptTimeout(d time.Duration) Middleware {
+	return func(next http.RoundTripper) http.RoundTripper {
+		return RoundTripperFunc(func(req *http.Request) (*http.Response, error) {
+			ctx, cancel := context.WithCancelCause(req.Context())
+			timer := time.AfterFunc(d, func() { cancel(ErrAttemptTimeout) })
+			resp, err := next.RoundTrip(req.WithContext(ctx))
+			if fired := !timer.Stop(); fired && req.Context().Err() == nil {
+				// The attempt's context is (being) canceled: even a response
+				// that just made it could not be read. Report the timeout.
+				if err == nil {
+					resp.Body.Close()
+					err = context.Canceled
+				}
+				cancel(ErrAttemptTimeout)
+				return nil, &attemptTimeoutError{d: d, cause: err}
+			}
+			if err != nil {
+				cancel(nil)
+				return nil, err
+			}
+			resp.Body = releaseOnDone(resp.Body, func() { cancel(nil) })
+			return resp, nil
+		})
+	}
+}
+
+// totalTimeout bounds the whole request, body included, like
+// http.Client.Timeout.
+func totalTimeout(d time.Duration) Middleware {
+	return func(next http.RoundTripper) http.RoundTripper {
+		return RoundTripperFunc(func(req *http.Request) (*http.Response, error) {
+			ctx, cancel := context.WithTimeout(req.Context(), d)
+			resp, err := next.RoundTrip(req.WithContext(ctx))
+			if err != nil {
+				cancel()
+				return nil, err
+			}
+			resp.Body = releaseOnDone(resp.Body, cancel)
+			return resp, nil
+		})
+	}
+}
+
+// releaseOnDone calls release once, when body is read to the end or closed.
+func releaseOnDone(body io.ReadCloser, release func()) io.ReadCloser {
+	if body == nil || body == http.NoBody {
+		release()
+		return body
+	}
+	rb := &releasingBody{rc: body, release: release}
+	if w, ok := body.(io.Writer); ok {
+		return releasingRWBody{rb, w} // 101 Switching Protocols
+	}
+	return rb
+}
+
+type releasingBody struct {
+	rc      io.ReadCloser
+	release func()
+	once    sync.Once
+}
+
+func (b *releasingBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if err == io.EOF {
+		b.once.Do(b.release)
+	}
+	return n, err
+}
+
+func (b *releasingBody) Close() error {
+	err := b.rc.Close()
+	b.once.Do(b.release)
+	return err
+}
+
+type releasingRWBody struct {
+	*releasingBody
+	w io.Writer
+}
+
+func (b releasingRWBody) Write(p []byte) (int, error) { return b.w.Write(p) }
