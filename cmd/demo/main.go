@@ -108,12 +108,12 @@ func (n *notes) flush(w io.Writer) {
 
 // demo is what the story's steps act on.
 type demo struct {
-	w       io.Writer
-	api     *fakeAPI
-	client  *http.Client
-	stack   *transport.Stack
-	trees   *treePrinter
-	notes   *notes
+	w      io.Writer
+	api    *fakeAPI
+	client *http.Client
+	stack  *transport.Stack
+	trees  *treePrinter
+	notes  *notes
 }
 
 func run(w io.Writer) error {
