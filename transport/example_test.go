@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"time"
 
 	"github.com/resilient-http/resilient/transport"
@@ -67,4 +68,45 @@ func ExampleChain() {
 	// Output:
 	// attempt 1: 500
 	// attempt 2: 200
+}
+
+func ExampleNewClient() {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			w.WriteHeader(http.StatusServiceUnavailable) // submits fail
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+
+	cfg, err := transport.ParseConfig([]byte(`{
+		"default": {"retry": {"base_delay": "1ms"}},
+		"endpoints": {
+			"POST /v1/enhancements": {"retry": {"max_attempts": 2, "base_delay": "1ms"}, "attempt_timeout": "30s"}
+		}
+	}`))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	client, err := transport.NewClient(srv.Client(), cfg)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	stack := client.Transport.(*transport.Stack)
+
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/enhancements", strings.NewReader(`{"persons":[]}`))
+	fmt.Printf("policy: %q\n", stack.Pattern(req))
+	resp, err := client.Do(req)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	resp.Body.Close()
+	fmt.Println(resp.Status)
+	// Output:
+	// policy: "POST /v1/enhancements"
+	// 503 Service Unavailable
 }
