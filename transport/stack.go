@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"reflect"
@@ -114,8 +115,18 @@ func register(mux *http.ServeMux, pattern string) (err error) {
 	return nil
 }
 
+// ErrInvalidRequest is returned, wrapped, for a request that cannot be sent
+// at all: nil, or without a URL.
+var ErrInvalidRequest = errors.New("transport: invalid request")
+
 // RoundTrip sends req through the layers of its endpoint's policy.
 func (s *Stack) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req == nil || req.URL == nil {
+		if req != nil && req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, fmt.Errorf("%w: nil request or URL", ErrInvalidRequest)
+	}
 	return s.route(req).rt.RoundTrip(req)
 }
 

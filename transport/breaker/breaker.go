@@ -1,6 +1,7 @@
 package breaker
 
 import (
+	"errors"
 	"net/http"
 	"time"
 
@@ -46,6 +47,12 @@ func newTransport(next http.RoundTripper, reg *registry) *Transport {
 // sending anything (closing req.Body, as RoundTrippers must). Otherwise it
 // returns next's response and error unchanged, after counting the outcome.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req == nil || req.URL == nil {
+		if req != nil {
+			closeBody(req)
+		}
+		return nil, errInvalidRequest
+	}
 	r := t.reg
 	latchOn := !r.p.DisableCreditLatch
 	var (
@@ -155,6 +162,8 @@ func (t *Transport) States() map[string]State {
 // ResetCredits releases every 402 latch: call it when credits have been
 // replenished.
 func (t *Transport) ResetCredits() { t.reg.resetLatches() }
+
+var errInvalidRequest = errors.New("breaker: nil request or URL")
 
 func closeBody(req *http.Request) {
 	if req.Body != nil {

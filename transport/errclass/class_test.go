@@ -197,10 +197,14 @@ func TestClassifyRealResetAndEOF(t *testing.T) {
 		c.Close()
 	}
 	eof := func(c net.Conn) { c.Close() }
+	midHeaders := func(c net.Conn) {
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Le")
+		reset(c)
+	}
 	for _, tc := range []struct {
 		name  string
 		fault func(net.Conn)
-	}{{"reset", reset}, {"eof", eof}} {
+	}{{"reset", reset}, {"eof", eof}, {"reset mid-headers", midHeaders}} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := hijackServer(t, tc.fault)
 			tr := &http.Transport{}

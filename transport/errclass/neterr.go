@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/textproto"
 	"strconv"
 	"syscall"
 )
@@ -71,6 +72,7 @@ func classifyError(req *http.Request, err error) Outcome {
 
 	out := Outcome{Delivery: Ambiguous}
 	var netErr net.Error
+	var protoErr textproto.ProtocolError
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		// Not the caller's deadline (checked above): an attempt's timeout.
@@ -80,7 +82,9 @@ func classifyError(req *http.Request, err error) Outcome {
 	case opErr != nil, // read or write on an established connection
 		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
 		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNABORTED),
-		errors.Is(err, syscall.EPIPE), errors.As(err, &se):
+		errors.Is(err, syscall.EPIPE), errors.As(err, &se),
+		// A response cut off mid-headers reads as a malformed one.
+		errors.As(err, &protoErr):
 	default:
 		// Unrecognised errors (bad URLs, unsupported schemes, a custom
 		// RoundTripper's own errors) are not retried: guessing wrong would

@@ -34,6 +34,9 @@ type requestLayer struct {
 }
 
 func (l *requestLayer) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req == nil || req.URL == nil {
+		return l.next.RoundTrip(req) // nothing to trace; the layers below say what is wrong
+	}
 	t := l.t
 	ctx := req.Context()
 	tracer := t.tracer()

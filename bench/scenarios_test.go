@@ -1,0 +1,58 @@
+package bench
+
+import (
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestBehaviour runs the behaviour scenarios for every peer and checks that
+// resilient holds its promises and that no peer does better on any row.
+func TestBehaviour(t *testing.T) {
+	peers := Peers(nil)
+	rows := make([]Behaviour, len(peers))
+	var wg sync.WaitGroup
+	for i, p := range peers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rows[i] = Measure(p)
+		}()
+	}
+	wg.Wait()
+	t.Logf("\n%s", BehaviourTable(rows))
+
+	for i, p := range peers {
+		r := rows[i]
+		if p.Name != "resilient retry+breaker" && p.Name != "resilient stack (no-op tracing)" {
+			continue
+		}
+		if r.StormStatus != 200 || r.StormElapsed < time.Second || r.StormAttempts != 2 {
+			t.Errorf("%s: 429 storm = %+v, want 200 after honouring 1s in 2 attempts", p.Name, r)
+		}
+		if r.LongHintElapsed > 500*time.Millisecond || r.LongHintAttempts != 1 {
+			t.Errorf("%s: Retry-After 3600 answered after %v and %d attempts, want at once", p.Name, r.LongHintElapsed, r.LongHintAttempts)
+		}
+		if r.ClientErrorHits != 3 {
+			t.Errorf("%s: %d requests for 3 client errors, want 3", p.Name, r.ClientErrorHits)
+		}
+		if r.PostAttempts != 3 || !r.PostBodiesIntact || r.PostStatus != 200 {
+			t.Errorf("%s: POST replay = %d attempts, intact %v", p.Name, r.PostAttempts, r.PostBodiesIntact)
+		}
+		if r.NewConns != 1 {
+			t.Errorf("%s: %d connections for 50 retried 500s, want 1", p.Name, r.NewConns)
+		}
+		if r.DeadHits > tripAfter {
+			t.Errorf("%s: %d requests reached a dead upstream, want at most %d (then the breaker holds)", p.Name, r.DeadHits, tripAfter)
+		}
+		for j, q := range peers {
+			o := rows[j]
+			if o.ClientErrorHits >= 3 && o.ClientErrorHits < r.ClientErrorHits ||
+				o.NewConns > 0 && o.NewConns < r.NewConns ||
+				q.Breaks && o.DeadHits < r.DeadHits ||
+				o.PostStatus == 200 && r.PostStatus != 200 {
+				t.Errorf("%s does better than %s: %+v vs %+v", q.Name, p.Name, o, r)
+			}
+		}
+	}
+}
