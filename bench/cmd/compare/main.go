@@ -29,7 +29,7 @@ func main() {
 	flag.Parse()
 	flag.Set("test.benchtime", *benchtime)
 
-	fmt.Printf("# resilient vs peers\n\n%s, %s/%s, %d CPUs, %s; %d runs of %s each; medians, ± is the spread (max−min)/2 as a %% of the median.\n\n",
+	fmt.Printf("# resilient vs peers\n\n%s, %s/%s, %d CPUs, %s; %d runs of %s each; medians, ± is half the interquartile range as a %% of the median; rounds visit every peer in turn.\n\n",
 		time.Now().UTC().Format("2006-01-02"), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), *count, *benchtime)
 
 	env := bench.NewEnv()
@@ -91,10 +91,12 @@ func summarize(runs []testing.BenchmarkResult) stats {
 	}
 	last := runs[len(runs)-1]
 	sort.Float64s(nss)
-	med := nss[len(nss)/2]
+	n := len(nss)
+	med := nss[n/2]
+	q1, q3 := nss[n/4], nss[(3*n)/4]
 	return stats{
 		ns:     med,
-		spread: (nss[len(nss)-1] - nss[0]) / 2 / med * 100,
+		spread: (q3 - q1) / 2 / med * 100,
 		bytes:  last.AllocedBytesPerOp(),
 		allocs: last.AllocsPerOp(),
 	}
