@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -450,4 +451,94 @@ func TestFaultLoadAgainstFlappingServer(t *testing.T) {
 	}
 	t.Logf("%d requests in %v: %d answered, %d refused by the breaker, %d failed; %d attempts (%d retries, budget limit %d)",
 		requests, elapsed.Round(time.Millisecond), ok.Load(), refused.Load(), failed.Load(), total, retries, limit)
+}
+
+// newH2Server starts an HTTP/2 test server (TLS) counting requests and
+// connections.
+func newH2Server(t *testing.T, idle time.Duration, h func(n int, w http.ResponseWriter, r *http.Request)) (*httptest.Server, *atomic.Int32, *atomic.Int32) {
+	t.Helper()
+	var hits, conns atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor != 2 {
+			t.Errorf("request over HTTP/%d, want HTTP/2", r.ProtoMajor)
+		}
+		h(int(hits.Add(1)), w, r)
+	}))
+	srv.EnableHTTP2 = true
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.Config.IdleTimeout = idle
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	return srv, &hits, &conns
+}
+
+// Row 9: HTTP/2 RST_STREAM INTERNAL_ERROR before the response: the server
+// may have processed the request, so GET is retried and POST is not; after
+// the headers, the caller gets the read error and nothing is retried.
+func TestFaultHTTP2StreamReset(t *testing.T) {
+	srv, hits, _ := newH2Server(t, 0, func(n int, w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		switch {
+		case r.URL.Path == "/mid-body":
+			w.Header().Set("Content-Length", "1000")
+			io.WriteString(w, strings.Repeat("x", 100))
+			w.(http.Flusher).Flush()
+			panic(http.ErrAbortHandler)
+		case n == 1 || r.Method == http.MethodPost:
+			panic(http.ErrAbortHandler) // RST_STREAM, no response
+		}
+		io.WriteString(w, "ok")
+	})
+	c := newClient(t, srv.Client(), quickPolicy)
+	if code, body, err := send(c, http.MethodGet, srv.URL); err != nil || code != 200 || body != "ok" || hits.Load() != 2 {
+		t.Errorf("GET: %d %q %v after %d requests, want ok from the retry", code, body, err, hits.Load())
+	}
+	hits.Store(10)
+	if _, _, err := send(c, http.MethodPost, srv.URL); err == nil || hits.Load() != 11 {
+		t.Errorf("POST: %v after %d requests, want the stream error and no retry", err, hits.Load()-10)
+	}
+	hits.Store(20)
+	code, body, err := send(c, http.MethodGet, srv.URL+"/mid-body")
+	if code != 200 || err == nil || len(body) != 100 || hits.Load() != 21 {
+		t.Errorf("reset mid-body: %d, %d bytes, %v after %d requests; want the 200, a read error, no retry", code, len(body), err, hits.Load()-20)
+	}
+}
+
+// Row 7: the server sends GOAWAY (here when its idle timeout closes the
+// connection); the next request, a POST with a body, goes out on a new
+// connection with its body intact.
+func TestFaultHTTP2GoAway(t *testing.T) {
+	var mu sync.Mutex
+	var bodies []string
+	srv, hits, conns := newH2Server(t, 30*time.Millisecond, func(n int, w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies = append(bodies, string(b))
+		mu.Unlock()
+		io.WriteString(w, "ok")
+	})
+	c := newClient(t, srv.Client(), quickPolicy)
+	for i := range 3 {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL, strings.NewReader(fmt.Sprintf(`{"batch":%d}`, i)))
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatalf("POST %d after GOAWAY: %v", i, err)
+		}
+		io.ReadAll(resp.Body)
+		resp.Body.Close()
+		time.Sleep(80 * time.Millisecond) // the server's idle timeout sends GOAWAY
+	}
+	if hits.Load() != 3 || conns.Load() != 3 {
+		t.Errorf("%d requests over %d connections, want 3 over 3 (one per GOAWAY)", hits.Load(), conns.Load())
+	}
+	for i, b := range bodies {
+		if b != fmt.Sprintf(`{"batch":%d}`, i) {
+			t.Errorf("request %d body = %q", i, b)
+		}
+	}
 }
