@@ -364,7 +364,7 @@ func TestFaultLoadAgainstFlappingServer(t *testing.T) {
 		// well after it opened — not one admitted just before the trip, nor
 		// a half-open probe — is a leak. States() moves an open breaker
 		// whose timeout has passed to half-open before answering.
-		if o := openSince.Load(); o != 0 && time.Since(time.Unix(0, o)) > 30*time.Millisecond {
+		if o := openSince.Load(); o != 0 && time.Since(time.Unix(0, o)) > 75*time.Millisecond {
 			if stack.Load().States()[srv.URL] == breaker.StateOpen {
 				leaks.Add(1)
 			}
@@ -377,7 +377,7 @@ func TestFaultLoadAgainstFlappingServer(t *testing.T) {
 	budget := retry.NewBudget(0.2, 10, 10*time.Second)
 	client, err := transport.NewClient(&http.Client{Transport: counting}, transport.Config{Default: transport.Policy{
 		Retry: retry.Policy{MaxAttempts: 3, BaseDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond, Budget: budget},
-		Breaker: breaker.Policy{ConsecutiveFailures: 25, OpenTimeout: 60 * time.Millisecond,
+		Breaker: breaker.Policy{ConsecutiveFailures: 25, OpenTimeout: 150 * time.Millisecond,
 			OnStateChange: func(_ string, _, to breaker.State) {
 				if to == breaker.StateOpen {
 					openSince.Store(time.Now().UnixNano())
@@ -455,9 +455,9 @@ func TestFaultLoadAgainstFlappingServer(t *testing.T) {
 
 // newH2Server starts an HTTP/2 test server (TLS) counting requests and
 // connections.
-func newH2Server(t *testing.T, idle time.Duration, h func(n int, w http.ResponseWriter, r *http.Request)) (*httptest.Server, *atomic.Int32, *atomic.Int32) {
+func newH2Server(t *testing.T, idle time.Duration, h func(n int, w http.ResponseWriter, r *http.Request)) (*httptest.Server, *atomic.Int32, *atomic.Int32, *atomic.Int32) {
 	t.Helper()
-	var hits, conns atomic.Int32
+	var hits, conns, closed atomic.Int32
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ProtoMajor != 2 {
 			t.Errorf("request over HTTP/%d, want HTTP/2", r.ProtoMajor)
@@ -466,22 +466,25 @@ func newH2Server(t *testing.T, idle time.Duration, h func(n int, w http.Response
 	}))
 	srv.EnableHTTP2 = true
 	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
-		if st == http.StateNew {
+		switch st {
+		case http.StateNew:
 			conns.Add(1)
+		case http.StateClosed:
+			closed.Add(1)
 		}
 	}
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	srv.Config.IdleTimeout = idle
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
-	return srv, &hits, &conns
+	return srv, &hits, &conns, &closed
 }
 
 // Row 9: HTTP/2 RST_STREAM INTERNAL_ERROR before the response: the server
 // may have processed the request, so GET is retried and POST is not; after
 // the headers, the caller gets the read error and nothing is retried.
 func TestFaultHTTP2StreamReset(t *testing.T) {
-	srv, hits, _ := newH2Server(t, 0, func(n int, w http.ResponseWriter, r *http.Request) {
+	srv, hits, _, _ := newH2Server(t, 0, func(n int, w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		switch {
 		case r.URL.Path == "/mid-body":
@@ -515,7 +518,7 @@ func TestFaultHTTP2StreamReset(t *testing.T) {
 func TestFaultHTTP2GoAway(t *testing.T) {
 	var mu sync.Mutex
 	var bodies []string
-	srv, hits, conns := newH2Server(t, 30*time.Millisecond, func(n int, w http.ResponseWriter, r *http.Request) {
+	srv, hits, conns, closed := newH2Server(t, 30*time.Millisecond, func(n int, w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		mu.Lock()
 		bodies = append(bodies, string(b))
@@ -524,6 +527,11 @@ func TestFaultHTTP2GoAway(t *testing.T) {
 	})
 	c := newClient(t, srv.Client(), quickPolicy)
 	for i := range 3 {
+		// Before each new request, wait for the server's idle timeout to
+		// send GOAWAY and (after its grace period) close the connection.
+		for deadline := time.Now().Add(5 * time.Second); closed.Load() < int32(i) && time.Now().Before(deadline); {
+			time.Sleep(5 * time.Millisecond)
+		}
 		req, _ := http.NewRequest(http.MethodPost, srv.URL, strings.NewReader(fmt.Sprintf(`{"batch":%d}`, i)))
 		resp, err := c.Do(req)
 		if err != nil {
@@ -531,7 +539,6 @@ func TestFaultHTTP2GoAway(t *testing.T) {
 		}
 		io.ReadAll(resp.Body)
 		resp.Body.Close()
-		time.Sleep(80 * time.Millisecond) // the server's idle timeout sends GOAWAY
 	}
 	if hits.Load() != 3 || conns.Load() != 3 {
 		t.Errorf("%d requests over %d connections, want 3 over 3 (one per GOAWAY)", hits.Load(), conns.Load())
