@@ -549,3 +549,96 @@ func TestFaultHTTP2GoAway(t *testing.T) {
 		}
 	}
 }
+
+// Rows 2–4 through the stack: an unknown host is not retried (and does not
+// trip the breaker), a connect that hangs is cut by the attempt timeout and
+// retried even for POST (nothing was sent), and a TLS failure is not
+// retried at all.
+func TestFaultDialAndTLS(t *testing.T) {
+	var dials atomic.Int32
+	// net/http dials on a context of its own (a dial outlives the request
+	// that started it), so a blackhole dial ends when the test does.
+	blackhole := make(chan struct{})
+	t.Cleanup(func() { close(blackhole) })
+	dialer := func(fail error, hang bool) *http.Client {
+		return &http.Client{Transport: &http.Transport{
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				dials.Add(1)
+				if hang {
+					select { // a blackhole: SYN never answered
+					case <-ctx.Done():
+					case <-blackhole:
+					}
+					return nil, &net.OpError{Op: "dial", Net: network, Err: context.DeadlineExceeded} // as net.Dialer reports it
+				}
+				return nil, fail
+			},
+		}}
+	}
+	p := quickPolicy
+	p.NoBreaker = false
+	p.Breaker = breaker.Policy{ConsecutiveFailures: 2, OpenTimeout: time.Hour}
+
+	t.Run("NXDOMAIN", func(t *testing.T) {
+		dials.Store(0)
+		c := newClient(t, dialer(&net.DNSError{Err: "no such host", Name: "api.invalid", IsNotFound: true}, false), p)
+		for range 3 {
+			_, _, err := send(c, http.MethodGet, "http://api.invalid/v1/jobs/1")
+			var dnsErr *net.DNSError
+			if !errors.As(err, &dnsErr) || errors.Is(err, breaker.ErrOpen) {
+				t.Fatalf("error = %v, want the DNS error, never the breaker's", err)
+			}
+		}
+		if n := dials.Load(); n != 3 {
+			t.Errorf("%d dials for 3 calls, want 3: NXDOMAIN is not retried", n)
+		}
+	})
+	t.Run("connect timeout", func(t *testing.T) {
+		// Cut by the attempt timeout, a hanging connect is indistinguishable
+		// from a hanging response (net/http reports the context's cause):
+		// ambiguous, so GET is retried and POST is not.
+		dials.Store(0)
+		hp := p
+		hp.AttemptTimeout = 30 * time.Millisecond
+		c := newClient(t, dialer(nil, true), hp)
+		_, _, err := send(c, http.MethodGet, "http://10.255.255.1/v1/jobs/1")
+		if !errors.Is(err, breaker.ErrOpen) || dials.Load() != 2 {
+			t.Errorf("GET to a blackhole: %v after %d dials, want 2 timeouts then the breaker's refusal", err, dials.Load())
+		}
+	})
+	t.Run("dial timeout below the attempt timeout", func(t *testing.T) {
+		// With the transport's own dial timeout shorter than the attempt
+		// timeout, the failure is a dial error: not sent, so even a POST is
+		// retried.
+		dials.Store(0)
+		hp := p
+		hp.AttemptTimeout = time.Second
+		hp.Breaker.ConsecutiveFailures = 10
+		base := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			dials.Add(1)
+			ctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond) // Dialer.Timeout
+			defer cancel()
+			<-ctx.Done()
+			return nil, &net.OpError{Op: "dial", Net: network, Err: ctx.Err()}
+		}}}
+		c := newClient(t, base, hp)
+		_, _, err := send(c, http.MethodPost, "http://10.255.255.1/v1/enhancements")
+		var opErr *net.OpError
+		if !errors.As(err, &opErr) || opErr.Op != "dial" || dials.Load() != 3 {
+			t.Errorf("POST: %v after %d dials, want 3 dial attempts (nothing was sent)", err, dials.Load())
+		}
+	})
+	t.Run("TLS", func(t *testing.T) {
+		srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+		srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+		defer srv.Close()
+		c := newClient(t, &http.Client{Transport: &http.Transport{}}, p) // does not trust the test CA
+		for range 3 {
+			_, _, err := send(c, http.MethodGet, srv.URL)
+			var rerr *retry.Error
+			if !errors.As(err, &rerr) || rerr.Attempts != 1 || errors.Is(err, breaker.ErrOpen) || !strings.Contains(err.Error(), "tls") {
+				t.Fatalf("error = %v, want one attempt, a TLS error, and no breaker refusal", err)
+			}
+		}
+	})
+}
