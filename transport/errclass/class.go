@@ -121,7 +121,8 @@ type Classifier func(req *http.Request, resp *http.Response, err error) Outcome
 // [Permanent], so retries fail fast); then whether it was never sent (dial failures,
 // temporary DNS failures, HTTP/2 REFUSED_STREAM: [Retryable] for every
 // method); whether it failed for good (TLS and certificate errors, unknown
-// hosts, unrecognised errors: [Permanent]); and treats resets, EOFs and
+// hosts, unrecognised errors: [Permanent]); and treats resets, EOFs, responses
+// cut off mid-headers and
 // attempt timeouts as [Ambiguous], [Retryable] only when [Idempotent] reports
 // true for req.
 func Classify(req *http.Request, resp *http.Response, err error) Outcome {
