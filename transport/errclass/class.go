@@ -118,13 +118,12 @@ type Classifier func(req *http.Request, resp *http.Response, err error) Outcome
 //
 // For transport errors it first asks whether the caller's context is done
 // ([Canceled]); whether a layer below refused the request ([Refusal]:
-// [Permanent], so retries fail fast); then whether it was never sent (dial failures,
-// temporary DNS failures, HTTP/2 REFUSED_STREAM: [Retryable] for every
-// method); whether it failed for good (TLS and certificate errors, unknown
-// hosts, unrecognised errors: [Permanent]); and treats resets, EOFs, responses
-// cut off mid-headers and
-// attempt timeouts as [Ambiguous], [Retryable] only when [Idempotent] reports
-// true for req.
+// [Permanent], so retries fail fast); whether it was never sent (dial
+// failures, temporary DNS failures, HTTP/2 REFUSED_STREAM: [Retryable] for
+// every method); whether it failed for good (TLS and certificate errors,
+// unknown hosts, unrecognised errors: [Permanent]); and treats resets, EOFs,
+// responses cut off mid-headers and attempt timeouts as [Ambiguous],
+// [Retryable] only when [Idempotent] reports true for req.
 func Classify(req *http.Request, resp *http.Response, err error) Outcome {
 	if err != nil || resp == nil {
 		return classifyError(req, err)
