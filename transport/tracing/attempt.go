@@ -59,7 +59,7 @@ func (l *attemptLayer) RoundTrip(req *http.Request) (*http.Response, error) {
 				attrDelay.Float64(a.Delay.Seconds()), attrFromRetryAfter.Bool(a.FromRetryAfter))
 		}
 		ctx, span = tracer.Start(ctx, spanName(req, route),
-			trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+			kindClient, trace.WithAttributes(attrs...))
 		// RoundTrip must not modify the caller's request: inject into a copy.
 		r = req.WithContext(ctx)
 		r.Header = req.Header.Clone()
@@ -103,7 +103,7 @@ func (l *attemptLayer) RoundTrip(req *http.Request) (*http.Response, error) {
 		span.SetStatus(codes.Error, "")
 	}
 	span.SetAttributes(end...)
-	resp.Body = trackBody(resp.Body, t.detailLimit(resp), spanEnder(span, resp))
+	resp.Body = trackBody(resp, t.detailLimit(resp), span)
 	return resp, nil
 }
 

@@ -4,16 +4,22 @@ import (
 	"io"
 	"net/http"
 	"sync"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
-// trackedBody calls end once, when the body is read to the end, fails, or is
-// closed, so that a span lives as long as its response. It keeps up to limit
-// bytes of what the caller reads, for the error detail; it never reads ahead
-// of the caller.
+// trackedBody ends its span once, when the body is read to the end, fails,
+// or is closed, so that a span lives as long as its response. It keeps up to
+// limit bytes of what the caller reads, for the error detail; it never reads
+// ahead of the caller.
 type trackedBody struct {
-	rc    io.ReadCloser
-	limit int
-	end   func(captured []byte, readErr error)
+	rc     io.ReadCloser
+	limit  int
+	span   trace.Span
+	status int
+	header http.Header
 
 	mu    sync.Mutex // Close may race with Read
 	buf   []byte
@@ -53,7 +59,20 @@ func (b *trackedBody) finish(readErr error) {
 	b.ended = true
 	buf := b.buf
 	b.mu.Unlock()
-	b.end(buf, readErr)
+	endSpan(b.span, b.status, b.header, buf, readErr)
+}
+
+// endSpan records the error detail decoded from captured and any read
+// error, then ends span.
+func endSpan(span trace.Span, status int, header http.Header, captured []byte, readErr error) {
+	if d := detailOf(status, header, captured); d != "" {
+		span.SetAttributes(attrDetail.String(d))
+	}
+	if readErr != nil {
+		span.AddEvent("body_read_error", trace.WithAttributes(attribute.String("message", readErr.Error())))
+		span.SetStatus(codes.Error, "reading the response body: "+readErr.Error())
+	}
+	span.End()
 }
 
 // trackedRWBody keeps the io.Writer of a 101 Switching Protocols body, which
@@ -65,14 +84,15 @@ type trackedRWBody struct {
 
 func (b trackedRWBody) Write(p []byte) (int, error) { return b.w.Write(p) }
 
-// trackBody wraps rc so that end runs when the caller is done with it. A
-// missing or empty body ends at once.
-func trackBody(rc io.ReadCloser, limit int, end func(captured []byte, readErr error)) io.ReadCloser {
+// trackBody wraps resp's body so that span ends when the caller is done
+// with it. A missing or empty body ends the span at once.
+func trackBody(resp *http.Response, limit int, span trace.Span) io.ReadCloser {
+	rc := resp.Body
 	if rc == nil || rc == http.NoBody {
-		end(nil, nil)
+		endSpan(span, resp.StatusCode, resp.Header, nil, nil)
 		return rc
 	}
-	b := &trackedBody{rc: rc, limit: limit, end: end}
+	b := &trackedBody{rc: rc, limit: limit, span: span, status: resp.StatusCode, header: resp.Header}
 	if w, ok := rc.(io.Writer); ok {
 		return trackedRWBody{b, w}
 	}

@@ -2,6 +2,7 @@ package tracing
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,8 @@ import (
 	"testing"
 
 	"go.opentelemetry.io/otel"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace/noop"
 )
 
@@ -78,22 +81,41 @@ func (c *rwc) Write(p []byte) (int, error) { return c.written.Write(p) }
 func (c *rwc) Close() error                { return nil }
 
 func TestTrackedBodyKeepsWriterAndEndsOnce(t *testing.T) {
-	ends := 0
-	var captured []byte
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	defer tp.Shutdown(context.Background())
+	_, span := tp.Tracer("t").Start(context.Background(), "s")
+
 	body := &rwc{Reader: strings.NewReader(`{"detail":"too many"}` + strings.Repeat(" ", 100))}
-	tb := trackBody(body, 10, func(c []byte, err error) { ends++; captured = c })
+	resp := &http.Response{StatusCode: 429, Header: http.Header{}, Body: body}
+	tb := trackBody(resp, 21, span)
 	w, ok := tb.(io.Writer)
 	if !ok {
 		t.Fatal("tracked 101 body lost its io.Writer")
 	}
 	w.Write([]byte("ping"))
+	if len(rec.Ended()) != 0 {
+		t.Fatal("span ended before the body was read")
+	}
 	io.ReadAll(tb)
 	tb.Close()
-	if ends != 1 || string(captured) != `{"detail":` || body.written.String() != "ping" {
-		t.Errorf("ends = %d, captured %q, written %q", ends, captured, body.written.String())
+	ended := rec.Ended()
+	if len(ended) != 1 || body.written.String() != "ping" {
+		t.Fatalf("%d spans ended, written %q; want 1 and ping", len(ended), body.written.String())
 	}
-	ends = 0
-	if trackBody(http.NoBody, 10, func([]byte, error) { ends++ }); ends != 1 {
+	var detail string
+	for _, kv := range ended[0].Attributes() {
+		if kv.Key == attrDetail {
+			detail = kv.Value.AsString()
+		}
+	}
+	if detail != "too many" {
+		t.Errorf("detail = %q, want the one decoded from the first 21 bytes read", detail)
+	}
+
+	_, span2 := tp.Tracer("t").Start(context.Background(), "s2")
+	trackBody(&http.Response{StatusCode: 200, Body: http.NoBody}, 10, span2)
+	if len(rec.Ended()) != 2 {
 		t.Error("an empty body did not end the span at once")
 	}
 }

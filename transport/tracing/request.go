@@ -54,7 +54,7 @@ func (l *requestLayer) RoundTrip(req *http.Request) (*http.Response, error) {
 	var span trace.Span = noop.Span{}
 	if tracer != nil {
 		ctx, span = tracer.Start(ctx, spanName(req, route),
-			trace.WithSpanKind(trace.SpanKindInternal),
+			kindInternal,
 			trace.WithAttributes(requestAttrs(req, route)...))
 	}
 	obs := &requestObserver{t: t, ctx: ctx, span: span}
@@ -83,24 +83,8 @@ func (l *requestLayer) RoundTrip(req *http.Request) (*http.Response, error) {
 	if tracer == nil {
 		return resp, nil
 	}
-	resp.Body = trackBody(resp.Body, t.detailLimit(resp), spanEnder(span, resp))
+	resp.Body = trackBody(resp, t.detailLimit(resp), span)
 	return resp, nil
-}
-
-// spanEnder ends span when the response body is done, recording the error
-// detail and any read error first.
-func spanEnder(span trace.Span, resp *http.Response) func([]byte, error) {
-	status, header := resp.StatusCode, resp.Header
-	return func(captured []byte, readErr error) {
-		if d := detailOf(status, header, captured); d != "" {
-			span.SetAttributes(attrDetail.String(d))
-		}
-		if readErr != nil {
-			span.AddEvent("body_read_error", trace.WithAttributes(attribute.String("message", readErr.Error())))
-			span.SetStatus(codes.Error, "reading the response body: "+readErr.Error())
-		}
-		span.End()
-	}
 }
 
 // detailLimit is how much of resp's body to keep for its error detail.

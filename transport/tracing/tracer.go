@@ -16,6 +16,12 @@ import (
 // ScopeName is the instrumentation scope of the spans and metrics.
 const ScopeName = "github.com/resilient-http/resilient/transport/tracing"
 
+// Span kinds as ready-made options: building one per span would allocate.
+var (
+	kindInternal = trace.WithSpanKind(trace.SpanKindInternal)
+	kindClient   = trace.WithSpanKind(trace.SpanKindClient)
+)
+
 // defaultDetailBytes bounds how much of an error body is captured for the
 // resilient.error.detail attribute.
 const defaultDetailBytes = 1024
