@@ -71,6 +71,13 @@ func Peers(tp trace.TracerProvider) []Peer {
 			}
 			return c
 		}},
+		{Name: "resilient stack + attempt timeout", Retries: true, Breaks: true, New: func(base http.RoundTripper) Doer {
+			c, err := transport.NewClient(&http.Client{Transport: base}, transport.Config{Default: transport.Policy{Retry: rp, Breaker: bp, AttemptTimeout: 10 * time.Second}})
+			if err != nil {
+				panic(err)
+			}
+			return c
+		}},
 		{Name: "hand-written gobreaker+backoff", Retries: true, Breaks: true, New: func(base http.RoundTripper) Doer {
 			return &http.Client{Transport: newHandWritten(base)}
 		}},
