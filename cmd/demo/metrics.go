@@ -57,7 +57,7 @@ func labels(set attribute.Set) string {
 	for _, kv := range set.ToSlice() {
 		k := string(kv.Key)
 		k = k[strings.LastIndex(k, ".")+1:]
-		vals = append(vals, k+"="+kv.Value.Emit())
+		vals = append(vals, k+"="+kv.Value.String())
 	}
 	if len(vals) == 0 {
 		return "all"

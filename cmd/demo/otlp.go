@@ -183,7 +183,7 @@ func otlpAttrs(kvs []attribute.KeyValue) []otlpKV {
 		case attribute.FLOAT64:
 			v = map[string]any{"doubleValue": kv.Value.AsFloat64()}
 		default:
-			v = map[string]any{"stringValue": kv.Value.Emit()}
+			v = map[string]any{"stringValue": kv.Value.String()}
 		}
 		out = append(out, otlpKV{Key: string(kv.Key), Value: v})
 	}
