@@ -18,12 +18,12 @@ func ExampleMeasure() {
 		fmt.Println("dead upstream, 50 calls:", b.DeadHits, "requests on the wire")
 		fmt.Println("400/402/422:", b.ClientErrorHits, "requests for 3 calls")
 		fmt.Println("POST replayed:", b.PostAttempts, "attempts, bodies identical:", b.PostBodiesIntact)
-		fmt.Println("connections for 50 retried 500s:", b.NewConns)
+		fmt.Println("connections for 500 retried 500s:", b.NewConns)
 	}
 	// Output:
 	// 429 then 200: 2 attempts, final status 200
 	// dead upstream, 50 calls: 5 requests on the wire
 	// 400/402/422: 3 requests for 3 calls
 	// POST replayed: 3 attempts, bodies identical: true
-	// connections for 50 retried 500s: 1
+	// connections for 500 retried 500s: 1
 }

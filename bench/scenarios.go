@@ -40,13 +40,13 @@ type Behaviour struct {
 	PostBodiesIntact bool
 	PostStatus       int
 
-	// 50 requests each answered 500 (4 KiB body) then 200: connections.
+	// 500 requests each answered 500 (4 KiB body) then 200: connections.
 	NewConns int
 }
 
 const (
 	deadRequests  = 50
-	connRequests  = 50
+	connRequests  = 500
 	longHintLimit = 2 * time.Second
 )
 
@@ -179,7 +179,7 @@ func Measure(p Peer) Behaviour {
 // BehaviourTable renders behaviours as a markdown table.
 func BehaviourTable(rows []Behaviour) string {
 	var sb strings.Builder
-	sb.WriteString("| peer | 429 + Retry-After: 1 | 429 + Retry-After: 3600 | dead upstream: requests on the wire for 50 calls | 400/402/422: requests on the wire (3 calls) | POST 1 KiB, 500, 500, 200 | new connections, 50 retried 500s |\n")
+	sb.WriteString("| peer | 429 + Retry-After: 1 | 429 + Retry-After: 3600 | dead upstream: requests on the wire for 50 calls | 400/402/422: requests on the wire (3 calls) | POST 1 KiB, 500, 500, 200 | new connections, 500 retried 500s |\n")
 	sb.WriteString("|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
 		storm := fmt.Sprintf("%d attempts, %d after %s", r.StormAttempts, r.StormStatus, r.StormElapsed.Round(10*time.Millisecond))

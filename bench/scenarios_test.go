@@ -40,7 +40,7 @@ func TestBehaviour(t *testing.T) {
 			t.Errorf("%s: POST replay = %d attempts, intact %v", p.Name, r.PostAttempts, r.PostBodiesIntact)
 		}
 		if r.NewConns != 1 {
-			t.Errorf("%s: %d connections for 50 retried 500s, want 1", p.Name, r.NewConns)
+			t.Errorf("%s: %d connections for 500 retried 500s, want 1", p.Name, r.NewConns)
 		}
 		if r.DeadHits > tripAfter {
 			t.Errorf("%s: %d requests reached a dead upstream, want at most %d (then the breaker holds)", p.Name, r.DeadHits, tripAfter)
