@@ -13,6 +13,12 @@
 // with [errors.Is] against sentinels such as [ErrRateLimited] and
 // [ErrInsufficientCredits].
 //
+// It also holds the small vocabulary the layers share without importing one
+// another: a [Refusal] is an error of a layer that refused to send a request
+// (an open breaker), [AttemptFromContext] tells a layer below retry which
+// attempt it serves, and an [Observer] in the context hears retry's
+// decisions.
+//
 // The package has no dependencies beyond the standard library and does not
 // allocate when classifying a successful response.
 package errclass
