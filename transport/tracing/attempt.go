@@ -60,13 +60,16 @@ func (l *attemptLayer) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		ctx, span = tracer.Start(ctx, spanName(req, route),
 			kindClient, trace.WithAttributes(attrs...))
-		// RoundTrip must not modify the caller's request: inject into a copy.
 		r = req.WithContext(ctx)
-		r.Header = req.Header.Clone()
-		if r.Header == nil {
-			r.Header = make(http.Header)
+		if prop := t.propagator(); len(prop.Fields()) > 0 {
+			// RoundTrip must not modify the caller's request: inject into
+			// a copy of its headers (not made when nothing is injected).
+			r.Header = req.Header.Clone()
+			if r.Header == nil {
+				r.Header = make(http.Header)
+			}
+			prop.Inject(ctx, propagation.HeaderCarrier(r.Header))
 		}
-		t.propagator().Inject(ctx, propagation.HeaderCarrier(r.Header))
 	}
 
 	resp, err := l.next.RoundTrip(r)
