@@ -186,7 +186,7 @@ func (s *Stack) ResetCredits() {
 type builder struct {
 	next          http.RoundTripper
 	tracing       tracing.Config
-	tracer        *tracing.Tracer // the stack's, for breaker metrics
+	tracer        *tracing.Tracer // the default policy's, also fed breaker metrics
 	budget        *retry.Budget
 	sharedBreaker func(http.RoundTripper) http.RoundTripper
 }
@@ -236,7 +236,10 @@ func (b *builder) build(pattern string, p Policy, def bool) (*route, *breaker.Tr
 	}
 	var tr *tracing.Tracer
 	if !p.NoTracing {
-		tr = tracing.New(b.tracingConfig(p, pattern))
+		tr = b.tracer // the default policy's, already built for breaker metrics
+		if !def {
+			tr = tracing.New(b.tracingConfig(p, pattern))
+		}
 		rt = tr.Attempt()(rt)
 	}
 	if !p.NoRetry {
