@@ -69,24 +69,35 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 
 	e := r.get(t.key(req))
-	var err error
-	// Execute (rather than the two-step Allow, whose done callback is a
-	// fresh closure per request) keeps the success path free of
-	// allocations: this closure does not escape.
-	resp, verdict := e.cb.Execute(func() (*http.Response, error) {
-		var resp *http.Response
-		resp, err = t.next.RoundTrip(req)
-		return resp, r.p.verdict(r.p.Classifier(req, resp, err))
-	})
+	var (
+		resp *http.Response
+		err  error
+	)
+	if State(e.state.Load()) == StateClosed {
+		resp, err = t.sendClosed(e, req)
+	} else {
+		// Open or half-open: gobreaker decides. Execute (rather than the
+		// two-step Allow, whose done callback is a fresh closure per
+		// request) allocates nothing: this closure does not escape.
+		var verdict error
+		resp, verdict = e.cb.Execute(func() (*http.Response, error) {
+			var resp *http.Response
+			resp, err = t.next.RoundTrip(req)
+			return resp, r.p.verdict(r.p.Classifier(req, resp, err))
+		})
+		if verdict == gobreaker.ErrOpenState || verdict == gobreaker.ErrTooManyRequests {
+			if r.hasPending.Load() {
+				r.flush()
+			}
+			if probe != nil {
+				probe.probing.Store(false)
+			}
+			closeBody(req)
+			return nil, t.openError(e, verdict)
+		}
+	}
 	if r.hasPending.Load() {
 		r.flush()
-	}
-	if verdict == gobreaker.ErrOpenState || verdict == gobreaker.ErrTooManyRequests {
-		if probe != nil {
-			probe.probing.Store(false)
-		}
-		closeBody(req)
-		return nil, t.openError(e, verdict)
 	}
 
 	if latchOn {
@@ -102,6 +113,51 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 	return resp, err
+}
+
+// sendClosed sends req through a breaker that was closed when it started.
+// A success is counted in the entry's window; a failure is counted there
+// and reported to gobreaker, which asks the window whether to trip.
+func (t *Transport) sendClosed(e *entry, req *http.Request) (resp *http.Response, err error) {
+	r := t.reg
+	gen := e.gen.Load()
+	returned := false
+	defer func() {
+		if !returned { // next panicked: a failure, as gobreaker would count it
+			r.fail(e, gen)
+		}
+	}()
+	resp, err = t.next.RoundTrip(req)
+	returned = true
+	switch r.p.verdict(r.p.Classifier(req, resp, err)) {
+	case nil:
+		e.win.success(r.clock())
+		if e.consec.Load() != 0 { // spare the shared cache line a write
+			e.consec.Store(0)
+		}
+	case errFailure:
+		r.fail(e, gen)
+	}
+	return resp, err
+}
+
+// fail counts a failure of a request sent while e was closed in generation
+// gen, unless the breaker has changed state since.
+func (r *registry) fail(e *entry, gen uint64) {
+	if e.gen.Load() != gen {
+		return
+	}
+	e.consec.Add(1)
+	e.win.failure(r.clock())
+	// The report may trip the breaker (gobreaker calls e.trips). If the
+	// breaker has moved on meanwhile, gobreaker refuses the report or, in a
+	// new generation, counts it as excluded.
+	e.cb.Execute(func() (*http.Response, error) {
+		if e.gen.Load() != gen {
+			return nil, errExcluded
+		}
+		return nil, errFailure
+	})
 }
 
 // verdict maps an outcome to what gobreaker counts: nil for a success,

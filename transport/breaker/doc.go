@@ -17,6 +17,13 @@
 // default, per endpoint or anything else with [Policy.Key]; the set of
 // breakers is bounded by [Policy.MaxKeys].
 //
+// gobreaker runs each breaker's state machine: opening, the open timeout,
+// half-open probes and their limit, closing. While a breaker is closed its
+// outcomes are counted in a lock-free rolling window of this package, and
+// only failures are reported to gobreaker (whose trip test reads that
+// window): a success costs one atomic compare-and-swap and one monotonic
+// clock read instead of two locked sections and two wall-clock reads.
+//
 // A 402 Payment Required ("Insufficient credits") latches its endpoint: later
 // requests to it fail fast with a [*CreditError] (errors.Is
 // errclass.ErrInsufficientCredits) until [Transport.ResetCredits] is called

@@ -126,12 +126,3 @@ func (p Policy) withDefaults() Policy {
 	}
 	return p
 }
-
-// readyToTrip is gobreaker's ReadyToTrip for p.
-func (p Policy) readyToTrip(c gobreaker.Counts) bool {
-	if c.ConsecutiveFailures >= p.ConsecutiveFailures {
-		return true
-	}
-	n := c.TotalSuccesses + c.TotalFailures
-	return n >= p.MinRequests && float64(c.TotalFailures) >= p.FailureRatio*float64(n)
-}

@@ -31,6 +31,23 @@ type entry struct {
 	state    atomic.Int32 // mirrors cb's state, updated on each change
 	openedAt atomic.Int64 // unix nanoseconds of the last change to open
 	used     atomic.Bool  // set on use, cleared by eviction sweeps
+
+	// While closed, outcomes are counted here (see window.go); gen changes
+	// with every state change so that an outcome from before it is not
+	// reported after it.
+	win    window
+	consec atomic.Uint32 // failures in a row
+	gen    atomic.Uint64
+}
+
+// trips reports whether the closed breaker's counts call for opening it.
+func (e *entry) trips(p *Policy, now time.Duration) bool {
+	if e.consec.Load() >= p.ConsecutiveFailures {
+		return true
+	}
+	ok, fail := e.win.counts(now)
+	n := ok + fail
+	return n >= p.MinRequests && float64(fail) >= p.FailureRatio*float64(n)
 }
 
 // stateChange is a transition waiting to be reported to OnStateChange.
@@ -42,7 +59,8 @@ type stateChange struct {
 // registry holds the breakers of one Transport (or of every Transport made
 // by one Middleware).
 type registry struct {
-	p Policy
+	p     Policy
+	clock func() time.Duration // monotonic; a hook for tests
 
 	entries sync.Map              // key → *entry
 	last    atomic.Pointer[entry] // the entry used last: most clients talk to one host
@@ -60,7 +78,7 @@ type registry struct {
 }
 
 func newRegistry(p Policy) *registry {
-	return &registry{p: p}
+	return &registry{p: p, clock: sinceEpoch}
 }
 
 // get returns the breaker for k, creating it if needed.
@@ -91,23 +109,28 @@ func (r *registry) create(k key) *entry {
 	if r.size.Load() >= int64(r.p.MaxKeys) {
 		r.evictLocked()
 	}
-	e := &entry{key: k}
+	e := &entry{key: k, win: newWindow(r.p.Window, windowBuckets)}
 	e.used.Store(true)
 	name := k.String()
 	e.cb = gobreaker.NewCircuitBreaker[*http.Response](gobreaker.Settings{
-		Name:         name,
-		MaxRequests:  r.p.HalfOpenProbes,
-		Interval:     r.p.Window,
-		BucketPeriod: r.p.Window / 10,
-		Timeout:      r.p.OpenTimeout,
-		ReadyToTrip:  r.p.readyToTrip,
-		IsExcluded:   func(err error) bool { return err == errExcluded },
+		Name:        name,
+		MaxRequests: r.p.HalfOpenProbes,
+		// No Interval: while closed, the window above does the counting
+		// and gobreaker only hears of failures.
+		Timeout:     r.p.OpenTimeout,
+		ReadyToTrip: func(gobreaker.Counts) bool { return e.trips(&r.p, r.clock()) },
+		IsExcluded:  func(err error) bool { return err == errExcluded },
 		OnStateChange: func(name string, from, to State) {
 			// Runs under gobreaker's lock: record, never call back in.
-			e.state.Store(int32(to))
-			if to == StateOpen {
+			e.gen.Add(1)
+			switch to {
+			case StateOpen:
 				e.openedAt.Store(time.Now().UnixNano())
+			case StateClosed:
+				e.consec.Store(0)
+				e.win.reset()
 			}
+			e.state.Store(int32(to)) // last: the fast path starts counting afresh
 			if r.p.OnStateChange != nil {
 				r.pendingMu.Lock()
 				r.pending = append(r.pending, stateChange{name, from, to})
@@ -174,6 +197,9 @@ func (r *registry) flush() {
 		r.p.OnStateChange(c.name, c.from, c.to)
 	}
 }
+
+// windowBuckets is how many buckets a window is split into.
+const windowBuckets = 10
 
 // Outcomes reported to gobreaker: nil is a success.
 var (

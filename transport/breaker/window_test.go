@@ -1,0 +1,181 @@
+package breaker
+
+import (
+	"errors"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// monoClock is a settable monotonic clock for the windows.
+type monoClock struct{ now atomic.Int64 }
+
+func (c *monoClock) read() time.Duration     { return time.Duration(c.now.Load()) }
+func (c *monoClock) advance(d time.Duration) { c.now.Add(int64(d)) }
+
+func withClock(tr *Transport) *monoClock {
+	c := &monoClock{}
+	c.now.Store(int64(time.Hour)) // any start will do; not zero, to catch slot-0 mix-ups
+	tr.reg.clock = c.read
+	return c
+}
+
+func TestWindowForgetsOldOutcomes(t *testing.T) {
+	stub := &flip{}
+	tr := New(stub, Policy{Window: 10 * time.Second, MinRequests: 20, FailureRatio: 0.5, ConsecutiveFailures: 1000})
+	clk := withClock(tr)
+	stub.fail.Store(true)
+	for range 15 { // 15 failures: below MinRequests
+		get(t, tr, "http://a.test/")
+	}
+	clk.advance(9500 * time.Millisecond) // still inside the window (bucket 9 of 10)
+	stub.fail.Store(false)
+	for range 4 {
+		get(t, tr, "http://a.test/")
+	}
+	stub.fail.Store(true)
+	get(t, tr, "http://a.test/") // 16 of 20 failed
+	if st := tr.States()["http://a.test"]; st != StateOpen {
+		t.Fatalf("16 failures of 20 within the window: state %v, want open", st)
+	}
+
+	stub2 := &flip{}
+	tr = New(stub2, Policy{Window: 10 * time.Second, MinRequests: 20, FailureRatio: 0.5, ConsecutiveFailures: 1000})
+	clk = withClock(tr)
+	stub2.fail.Store(true)
+	for range 15 {
+		get(t, tr, "http://a.test/")
+	}
+	clk.advance(11 * time.Second) // the 15 failures have left the window
+	stub2.fail.Store(false)
+	for range 10 {
+		get(t, tr, "http://a.test/")
+	}
+	stub2.fail.Store(true)
+	for range 9 { // 9 of 19 in the window: below MinRequests; 24 of 34 if the old ones counted
+		get(t, tr, "http://a.test/")
+	}
+	if st := tr.States()["http://a.test"]; st != StateClosed {
+		t.Fatalf("failures older than the window still counted: state %v, want closed", st)
+	}
+	get(t, tr, "http://a.test/") // 10 of 20
+	if st := tr.States()["http://a.test"]; st != StateOpen {
+		t.Fatalf("10 failures of 20 in the window: state %v, want open", st)
+	}
+}
+
+func TestClosingStartsAFreshWindow(t *testing.T) {
+	stub := &flip{}
+	tr := New(stub, Policy{MinRequests: 4, FailureRatio: 0.5, ConsecutiveFailures: 1000, OpenTimeout: 20 * time.Millisecond})
+	withClock(tr) // frozen: only a reset can empty the window
+	stub.fail.Store(true)
+	for range 4 {
+		get(t, tr, "http://a.test/")
+	}
+	if st := tr.States()["http://a.test"]; st != StateOpen {
+		t.Fatalf("state after 4 failures of 4 = %v, want open", st)
+	}
+	time.Sleep(30 * time.Millisecond)
+	stub.fail.Store(false)
+	if _, err := get(t, tr, "http://a.test/"); err != nil { // the probe
+		t.Fatal(err)
+	}
+	stub.fail.Store(true)
+	get(t, tr, "http://a.test/")
+	if st := tr.States()["http://a.test"]; st != StateClosed {
+		t.Errorf("one failure after closing: state %v, want closed (the old window's failures are gone)", st)
+	}
+}
+
+func TestConsecutiveFailuresResetBySuccess(t *testing.T) {
+	stub := &flip{}
+	tr := New(stub, Policy{ConsecutiveFailures: 3, MinRequests: 1000})
+	for i := range 20 { // fail, fail, succeed, ...: never three in a row
+		stub.fail.Store(i%3 != 2)
+		if _, err := get(t, tr, "http://a.test/"); err != nil {
+			t.Fatalf("call %d: %v", i+1, err)
+		}
+	}
+	stub.fail.Store(true)
+	get(t, tr, "http://a.test/") // fail, fail after the last success... and a third:
+	get(t, tr, "http://a.test/")
+	if _, err := get(t, tr, "http://a.test/"); !errors.Is(err, ErrOpen) {
+		t.Errorf("after 3 failures in a row: %v, want ErrOpen", err)
+	}
+}
+
+func TestStaleFailureNotCounted(t *testing.T) {
+	tr := New(&flip{}, Policy{ConsecutiveFailures: 1})
+	e := tr.reg.get(key{scheme: "http", host: "a.test"})
+	gen := e.gen.Load()
+	e.gen.Add(1) // as if the breaker had opened and closed meanwhile
+	tr.reg.fail(e, gen)
+	if n := e.consec.Load(); n != 0 {
+		t.Errorf("consecutive failures = %d, want 0", n)
+	}
+	if _, fail := e.win.counts(tr.reg.clock()); fail != 0 {
+		t.Errorf("window failures = %d, want 0", fail)
+	}
+	if st := e.cb.State(); st != StateClosed {
+		t.Errorf("state = %v, want closed", st)
+	}
+}
+
+type panicky struct{}
+
+func (panicky) RoundTrip(*http.Request) (*http.Response, error) { panic("base transport bug") }
+
+func TestPanicCountsAsFailure(t *testing.T) {
+	tr := New(panicky{}, Policy{ConsecutiveFailures: 1})
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("the base transport's panic was swallowed")
+			}
+		}()
+		get(t, tr, "http://a.test/")
+	}()
+	if _, err := get(t, tr, "http://a.test/"); !errors.Is(err, ErrOpen) {
+		t.Errorf("after a panic with ConsecutiveFailures 1: %v, want ErrOpen", err)
+	}
+}
+
+func TestWindowCountsConcurrentlyAndExactly(t *testing.T) {
+	w := newWindow(10*time.Second, 10)
+	now := 5 * time.Second
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 1000 {
+				w.success(now)
+				w.failure(now + time.Second)
+			}
+		})
+	}
+	wg.Wait()
+	if ok, fail := w.counts(now + time.Second); ok != 8000 || fail != 8000 {
+		t.Errorf("counts = %d, %d; want 8000, 8000", ok, fail)
+	}
+	// A bucket reused for a later slot starts from zero.
+	w.success(now + 10*time.Second)
+	if ok, fail := w.counts(now + 10*time.Second); ok != 1 || fail != 8000 {
+		t.Errorf("after the ring wrapped: %d, %d; want 1, 8000", ok, fail)
+	}
+	// An event for a slot the bucket has already left behind is dropped.
+	w.success(now)
+	if ok, _ := w.counts(now + 10*time.Second); ok != 1 {
+		t.Errorf("a late event was counted: ok = %d, want 1", ok)
+	}
+}
+
+func TestWindowSaturates(t *testing.T) {
+	w := newWindow(time.Second, 1)
+	w.buckets[0].ok.Store(3<<countBits | (countMask - 1))
+	w.success(3 * time.Second)
+	w.success(3 * time.Second)
+	if ok, _ := w.counts(3 * time.Second); ok != countMask {
+		t.Errorf("ok = %d, want it to stop at %d", ok, countMask)
+	}
+}
