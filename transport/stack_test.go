@@ -295,3 +295,69 @@ func TestNewClientKeepsSettings(t *testing.T) {
 		t.Errorf("client.Transport is %T, want *Stack", c.Transport)
 	}
 }
+
+// ctxBody fails reads once its request's context is done.
+type ctxBody struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (b *ctxBody) Read(p []byte) (int, error) {
+	if err := b.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return b.r.Read(p)
+}
+func (b *ctxBody) Close() error { return nil }
+
+// Timers are pooled across attempts; one that fired for a hanging attempt
+// must never cancel a later attempt that reused its slot, and a fast
+// attempt's context must live until its body is done, then be released.
+func TestAttemptTimersReusedSafely(t *testing.T) {
+	var attemptCtx sync.Map // request id → the attempt's context
+	stub := RoundTripperFunc(func(r *http.Request) (*http.Response, error) {
+		if r.Header.Get("Hang") != "" {
+			<-r.Context().Done()
+			return nil, r.Context().Err()
+		}
+		attemptCtx.Store(r.Header.Get("Id"), r.Context())
+		return &http.Response{StatusCode: 200, Body: &ctxBody{r.Context(), strings.NewReader("ok")}, Request: r}, nil
+	})
+	short := attemptTimeout(time.Millisecond)(stub)
+	long := attemptTimeout(time.Hour)(stub)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 200 {
+				req := httptest.NewRequest("GET", "http://x.test/", nil)
+				if i%2 == 0 {
+					req.Header.Set("Hang", "1")
+					if _, err := short.RoundTrip(req); !errors.Is(err, ErrAttemptTimeout) {
+						t.Errorf("hanging attempt: %v, want ErrAttemptTimeout", err)
+						return
+					}
+					continue
+				}
+				id := strings.Repeat("x", g+1) + string(rune('a'+i%26)) + time.Now().String()
+				req.Header.Set("Id", id)
+				resp, err := long.RoundTrip(req)
+				if err != nil {
+					t.Errorf("fast attempt: %v", err)
+					return
+				}
+				b, err := io.ReadAll(resp.Body)
+				if err != nil || string(b) != "ok" {
+					t.Errorf("fast attempt's body = %q, %v: its context was canceled early", b, err)
+					return
+				}
+				resp.Body.Close()
+				ctx, _ := attemptCtx.Load(id)
+				if ctx.(context.Context).Err() == nil {
+					t.Error("the attempt's context was not released when its body was done")
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}

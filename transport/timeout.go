@@ -38,9 +38,9 @@ func attemptTimeout(d time.Duration) Middleware {
 	return func(next http.RoundTripper) http.RoundTripper {
 		return RoundTripperFunc(func(req *http.Request) (*http.Response, error) {
 			ctx, cancel := context.WithCancelCause(req.Context())
-			timer := time.AfterFunc(d, func() { cancel(ErrAttemptTimeout) })
+			t := startTimer(d, cancel)
 			resp, err := next.RoundTrip(req.WithContext(ctx))
-			if fired := !timer.Stop(); fired && req.Context().Err() == nil {
+			if fired := t.stop(); fired && req.Context().Err() == nil {
 				// The attempt's context is (being) canceled: even a response
 				// that just made it could not be read. Report the timeout.
 				if err == nil {
@@ -50,15 +50,87 @@ func attemptTimeout(d time.Duration) Middleware {
 				cancel(ErrAttemptTimeout)
 				return nil, &attemptTimeoutError{d: d, cause: err}
 			}
-			if err != nil {
+			if err != nil || resp.Body == nil || resp.Body == http.NoBody {
 				cancel(nil)
-				return nil, err
+				return resp, err
 			}
-			resp.Body = releaseOnDone(resp.Body, func() { cancel(nil) })
+			resp.Body = cancelOnDone(resp.Body, cancel)
 			return resp, nil
 		})
 	}
 }
+
+// attemptTimer cancels an attempt when it fires. Timers are pooled: making
+// one allocates twice (the timer and the function it runs) and an attempt
+// that gets its headers in time hands its timer back for the next.
+type attemptTimer struct {
+	timer  *time.Timer
+	cancel context.CancelCauseFunc
+}
+
+var attemptTimers sync.Pool
+
+func (t *attemptTimer) fire() { t.cancel(ErrAttemptTimeout) }
+
+func startTimer(d time.Duration, cancel context.CancelCauseFunc) *attemptTimer {
+	t, _ := attemptTimers.Get().(*attemptTimer)
+	if t == nil {
+		t = &attemptTimer{cancel: cancel}
+		t.timer = time.AfterFunc(d, t.fire)
+		return t
+	}
+	t.cancel = cancel
+	t.timer.Reset(d)
+	return t
+}
+
+// stop stops the timer and reports whether it fired first. Only a timer
+// stopped before firing goes back to the pool: one that fired may still be
+// running fire.
+func (t *attemptTimer) stop() (fired bool) {
+	if !t.timer.Stop() {
+		return true
+	}
+	t.cancel = nil
+	attemptTimers.Put(t)
+	return false
+}
+
+// cancelOnDone calls cancel(nil) once, when body is read to the end or
+// closed.
+func cancelOnDone(body io.ReadCloser, cancel context.CancelCauseFunc) io.ReadCloser {
+	cb := &cancelingBody{rc: body, cancel: cancel}
+	if w, ok := body.(io.Writer); ok {
+		return cancelingRWBody{cb, w} // 101 Switching Protocols
+	}
+	return cb
+}
+
+type cancelingBody struct {
+	rc     io.ReadCloser
+	cancel context.CancelCauseFunc
+}
+
+func (b *cancelingBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if err == io.EOF {
+		b.cancel(nil) // idempotent
+	}
+	return n, err
+}
+
+func (b *cancelingBody) Close() error {
+	err := b.rc.Close()
+	b.cancel(nil)
+	return err
+}
+
+type cancelingRWBody struct {
+	*cancelingBody
+	w io.Writer
+}
+
+func (b cancelingRWBody) Write(p []byte) (int, error) { return b.w.Write(p) }
 
 // totalTimeout bounds the whole request, body included, like
 // http.Client.Timeout.
