@@ -61,6 +61,11 @@ func Peers(tp trace.TracerProvider) []Peer {
 	bp := breaker.Policy{ConsecutiveFailures: tripAfter, OpenTimeout: openDuration}
 	peers := []Peer{
 		{Name: "bare", New: func(base http.RoundTripper) Doer { return &http.Client{Transport: base} }},
+		// A reference, not a peer: what any cancelable per-request context
+		// costs, inside net/http too.
+		{Name: "bare + Client.Timeout", New: func(base http.RoundTripper) Doer {
+			return &http.Client{Transport: base, Timeout: 10 * time.Second}
+		}},
 		{Name: "resilient retry+breaker", Retries: true, Breaks: true, New: func(base http.RoundTripper) Doer {
 			return &http.Client{Transport: transport.Chain(base, retry.Middleware(rp), breaker.Middleware(bp))}
 		}},
