@@ -52,14 +52,15 @@ func (l *attemptLayer) RoundTrip(req *http.Request) (*http.Response, error) {
 	var span trace.Span
 	if tracer != nil {
 		a := errclass.AttemptFromContext(ctx)
-		route := t.route(req)
-		attrs := append(requestAttrs(req, route), attrAttempt.Int(a.Number))
+		name, base := t.describe(req)
+		attrs := make([]attribute.KeyValue, len(base), len(base)+4)
+		copy(attrs, base)
+		attrs = append(attrs, attrAttempt.Int(a.Number))
 		if a.Number > 1 {
 			attrs = append(attrs, semconv.HTTPRequestResendCount(a.Number-1),
 				attrDelay.Float64(a.Delay.Seconds()), attrFromRetryAfter.Bool(a.FromRetryAfter))
 		}
-		ctx, span = tracer.Start(ctx, spanName(req, route),
-			kindClient, trace.WithAttributes(attrs...))
+		ctx, span = tracer.Start(ctx, name, kindClient, trace.WithAttributes(attrs...))
 		r = req.WithContext(ctx)
 		if prop := t.propagator(); len(prop.Fields()) > 0 {
 			// RoundTrip must not modify the caller's request: inject into

@@ -24,6 +24,7 @@ type trackedBody struct {
 	mu    sync.Mutex // Close may race with Read
 	buf   []byte
 	ended bool
+	outer trace.Span // the request's span, when it ends with the attempt's
 }
 
 func (b *trackedBody) Read(p []byte) (int, error) {
@@ -57,9 +58,12 @@ func (b *trackedBody) finish(readErr error) {
 		return
 	}
 	b.ended = true
-	buf := b.buf
+	buf, outer := b.buf, b.outer
 	b.mu.Unlock()
 	endSpan(b.span, b.status, b.header, buf, readErr)
+	if outer != nil {
+		endSpan(outer, b.status, b.header, buf, readErr)
+	}
 }
 
 // endSpan records the error detail decoded from captured and any read
@@ -97,4 +101,31 @@ func trackBody(resp *http.Response, limit int, span trace.Span) io.ReadCloser {
 		return trackedRWBody{b, w}
 	}
 	return b
+}
+
+// trackOuter ends span with resp's body, like trackBody. When the body is
+// already an attempt's tracked body (the retry layer hands the last
+// attempt's response back as it is), span rides on it: one wrapper, one
+// capture of the detail, both spans ended together, the attempt's first.
+func trackOuter(resp *http.Response, limit int, span trace.Span) io.ReadCloser {
+	var b *trackedBody
+	switch tb := resp.Body.(type) {
+	case *trackedBody:
+		b = tb
+	case trackedRWBody:
+		b = tb.trackedBody
+	}
+	if b != nil && b.status == resp.StatusCode {
+		b.mu.Lock()
+		ok := !b.ended && b.outer == nil && len(b.buf) == 0
+		if ok {
+			b.outer = span
+			b.limit = max(b.limit, limit)
+		}
+		b.mu.Unlock()
+		if ok {
+			return resp.Body
+		}
+	}
+	return trackBody(resp, limit, span)
 }

@@ -3,6 +3,7 @@ package tracing
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -50,14 +51,14 @@ func (l *requestLayer) RoundTrip(req *http.Request) (*http.Response, error) {
 	if measure {
 		start = time.Now()
 	}
-	route := t.route(req)
 	var span trace.Span = noop.Span{}
+	obs := &requestObserver{t: t, url: req.URL, method: req.Method}
 	if tracer != nil {
-		ctx, span = tracer.Start(ctx, spanName(req, route),
-			kindInternal,
-			trace.WithAttributes(requestAttrs(req, route)...))
+		route := t.route(req)
+		obs.name, obs.attrs = spanName(req, route), requestAttrs(req, route)
+		ctx, span = tracer.Start(ctx, obs.name, kindInternal, trace.WithAttributes(obs.attrs...))
 	}
-	obs := &requestObserver{t: t, ctx: ctx, span: span}
+	obs.ctx, obs.span = ctx, span
 	ctx = errclass.WithObserver(ctx, obs)
 
 	resp, err := l.next.RoundTrip(req.WithContext(ctx))
@@ -83,7 +84,7 @@ func (l *requestLayer) RoundTrip(req *http.Request) (*http.Response, error) {
 	if tracer == nil {
 		return resp, nil
 	}
-	resp.Body = trackBody(resp, t.detailLimit(resp), span)
+	resp.Body = trackOuter(resp, t.detailLimit(resp), span)
 	return resp, nil
 }
 
@@ -138,6 +139,25 @@ type requestObserver struct {
 	ctx     context.Context
 	span    trace.Span
 	retries int
+
+	// The request's span name and attributes, for its attempts' spans to
+	// reuse: attempts share the request's URL and method.
+	url    *url.URL
+	method string
+	name   string
+	attrs  []attribute.KeyValue
+}
+
+// describe returns the span name and request attributes for req, reusing
+// those of its request layer when req is one of that request's attempts
+// (they share the URL, by pointer).
+func (t *Tracer) describe(req *http.Request) (string, []attribute.KeyValue) {
+	if o, ok := errclass.ObserverFromContext(req.Context()).(*requestObserver); ok &&
+		o.t == t && o.attrs != nil && o.url == req.URL && o.method == req.Method {
+		return o.name, o.attrs
+	}
+	route := t.route(req)
+	return spanName(req, route), requestAttrs(req, route)
 }
 
 func (o *requestObserver) Retrying(last errclass.Outcome, next errclass.Attempt) {

@@ -341,3 +341,52 @@ func sumOf(s metricdata.Sum[int64], key, value string) int64 {
 	}
 	return n
 }
+
+// Attempts reuse their request's span name and attributes; a different
+// request made with the same context (a token fetch inside a middleware,
+// say) must get its own.
+func TestInnerRequestGetsItsOwnAttributes(t *testing.T) {
+	f := newFixture(t)
+	srv := newScripted(t, `{}`, 200)
+	inner := f.tracer.Attempt()(srv.Client().Transport)
+	base := transport.RoundTripperFunc(func(r *http.Request) (*http.Response, error) {
+		tok, _ := http.NewRequestWithContext(r.Context(), http.MethodPost, srv.URL+"/oauth/token", nil)
+		resp, err := inner.RoundTrip(tok)
+		if err != nil {
+			return nil, err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return srv.Client().Transport.RoundTrip(r)
+	})
+	rt := f.tracer.Around(nil)(base)
+	resp, err := rt.RoundTrip(httptest.NewRequest(http.MethodGet, srv.URL+"/v1/jobs/1", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.ReadAll(resp.Body)
+	resp.Body.Close()
+
+	var sawToken, sawJob bool
+	for _, s := range f.rec.Ended() {
+		if s.SpanKind() != trace.SpanKindClient {
+			continue
+		}
+		a := attrs(s.Attributes())
+		switch u := a["url.full"].AsString(); {
+		case strings.HasSuffix(u, "/oauth/token"):
+			sawToken = a["http.request.method"].AsString() == "POST"
+		case strings.HasSuffix(u, "/v1/jobs/1"):
+			sawJob = a["http.request.method"].AsString() == "GET"
+		}
+	}
+	if !sawToken || !sawJob {
+		t.Errorf("token attempt described as itself: %v, job attempt: %v; want both", sawToken, sawJob)
+	}
+	// The job's attempt span ends before its request span, on one body.
+	spans := f.rec.Ended()
+	last := spans[len(spans)-1]
+	if last.SpanKind() != trace.SpanKindInternal {
+		t.Errorf("last span to end is %v, want the request span (after its attempt's)", last.SpanKind())
+	}
+}
