@@ -18,10 +18,11 @@ import (
 //	tracing (request) → total timeout → retry → tracing (attempt) → breaker → attempt timeout → base
 //
 // It routes each request to the policy of the most specific endpoint
-// pattern that matches it (net/http.ServeMux's own matcher), or to the
-// default policy. A Stack is an http.RoundTripper, safe for concurrent use.
+// pattern that matches it (net/http.ServeMux's own matcher, whose recent
+// answers are cached by method, host and path), or to the default policy. A Stack is an http.RoundTripper, safe for concurrent use.
 type Stack struct {
 	mux    *http.ServeMux    // nil without endpoint patterns
+	cache  *routeCache       // the mux's recent answers
 	routes map[string]*route // by pattern
 	def    *route
 	// breakers lists each distinct set of breakers once, the shared one
@@ -85,6 +86,7 @@ func NewStack(next http.RoundTripper, cfg Config) (*Stack, error) {
 	}
 
 	s.mux = http.NewServeMux()
+	s.cache = newRouteCache()
 	patterns := make([]string, 0, len(cfg.Endpoints))
 	for p := range cfg.Endpoints {
 		patterns = append(patterns, p)
@@ -100,6 +102,13 @@ func NewStack(next http.RoundTripper, cfg Config) (*Stack, error) {
 			s.breakers = append(s.breakers, namedBreaker{prefix: pattern, t: bt})
 		}
 	}
+	// A catch-all, so that a request no endpoint matches still finds a
+	// pattern: without one, ServeMux works out which methods the path would
+	// allow (for a 405), which costs a microsecond and a dozen allocations
+	// on every request left to the default policy. It fails harmlessly
+	// when an endpoint already covers every path; unless an endpoint is "/"
+	// itself, it maps to the default policy.
+	_ = register(s.mux, "/")
 	return s, nil
 }
 
@@ -136,12 +145,32 @@ func (s *Stack) Pattern(req *http.Request) string {
 	if s.mux == nil || req == nil || req.URL == nil {
 		return ""
 	}
+	host := req.Host
+	if host == "" {
+		host = req.URL.Host
+	}
+	u := req.URL
+	slot := s.cache.slot(req.Method, host, u.Path, u.RawPath)
+	if e := slot.Load(); e != nil && e.method == req.Method && e.host == host && e.path == u.Path && e.rawPath == u.RawPath {
+		return e.pattern
+	}
+	pattern := s.match(req, host)
+	slot.Store(&routeEntry{method: req.Method, host: host, path: u.Path, rawPath: u.RawPath, pattern: pattern})
+	return pattern
+}
+
+// match asks the mux which of the endpoint patterns req gets, if any.
+func (s *Stack) match(req *http.Request, host string) string {
 	r := req
-	if r.Host == "" {
+	if r.Host != host || r.Method == "" {
 		// ServeMux matches hosts against Request.Host, which a client
-		// request usually leaves to its URL.
+		// request usually leaves to its URL; and for a client, no method
+		// means GET.
 		shim := *req
-		shim.Host = req.URL.Host
+		shim.Host = host
+		if shim.Method == "" {
+			shim.Method = http.MethodGet
+		}
 		r = &shim
 	}
 	_, pattern := s.mux.Handler(r)

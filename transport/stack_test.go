@@ -3,9 +3,11 @@ package transport
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -360,4 +362,113 @@ func TestAttemptTimersReusedSafely(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// The route cache must give the mux's answer for every request, whatever
+// collides with what, and under concurrent use.
+func TestRouteCacheAgreesWithMux(t *testing.T) {
+	s, err := NewStack(nil, Config{Endpoints: map[string]Policy{
+		"POST /v1/enhancements":            {},
+		"GET /v1/jobs/{id}":                {},
+		"GET api.example.com/v1/jobs/{id}": {},
+		"GET /v1/jobs/{id}/results":        {},
+		"DELETE /v1/lists/{id}":            {},
+		"/v1/exports/":                     {},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reqs []*http.Request
+	for i := range 3 * routeCacheSize {
+		method := []string{"GET", "POST", "DELETE", "HEAD"}[i%4]
+		host := []string{"api.example.com", "other.test:8080"}[i/4%2]
+		path := []string{"/v1/jobs/%d", "/v1/jobs/%d/results", "/v1/lists/%d", "/v1/exports/%d", "/v1/enhancements", "/v1/jobs/a%%2Fb%d"}[i/8%6]
+		if strings.Contains(path, "%d") {
+			path = fmt.Sprintf(path, i%97)
+		}
+		req := httptest.NewRequest(method, "http://"+host+path, nil)
+		req.Host = ""
+		if i%5 == 0 {
+			req.Host = "api.example.com" // an explicit Host header wins over the URL's
+		}
+		reqs = append(reqs, req)
+	}
+	want := make([]string, len(reqs))
+	for i, r := range reqs {
+		host := r.Host
+		if host == "" {
+			host = r.URL.Host
+		}
+		want[i] = s.match(r, host)
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for round := range 3 {
+				for i := range reqs {
+					j := (i*7 + g*131 + round) % len(reqs)
+					if got := s.Pattern(reqs[j]); got != want[j] {
+						t.Errorf("Pattern(%s %s, Host %q) = %q, want the mux's %q", reqs[j].Method, reqs[j].URL, reqs[j].Host, got, want[j])
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	distinct := map[string]bool{}
+	for _, w := range want {
+		distinct[w] = true
+	}
+	if len(distinct) < 5 {
+		t.Errorf("the requests reach only %d patterns: the test does not exercise routing", len(distinct))
+	}
+}
+
+// An entry left in a request's slot by another key (a hash collision) must
+// not answer for it: every field is compared.
+func TestRouteCacheCollisionsCompareEveryField(t *testing.T) {
+	s, err := NewStack(nil, Config{Endpoints: map[string]Policy{
+		"GET /v1/jobs/{id}":     {},
+		"DELETE /v1/lists/{id}": {},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest("GET", "http://api.test/v1/jobs/a%2Fb", nil)
+	req.Host = ""
+	want := s.match(req, "api.test")
+	if want != "GET /v1/jobs/{id}" {
+		t.Fatalf("mux answer = %q", want)
+	}
+	right := routeEntry{method: "GET", host: "api.test", path: req.URL.Path, rawPath: req.URL.RawPath, pattern: "planted"}
+	for name, wrong := range map[string]func(e *routeEntry){
+		"method":   func(e *routeEntry) { e.method = "DELETE" },
+		"host":     func(e *routeEntry) { e.host = "other.test" },
+		"path":     func(e *routeEntry) { e.path = "/v1/jobs/a/c" },
+		"raw path": func(e *routeEntry) { e.rawPath = "/v1/jobs/a%2Fc" },
+	} {
+		e := right
+		wrong(&e)
+		s.cache.slot("GET", "api.test", req.URL.Path, req.URL.RawPath).Store(&e)
+		if got := s.Pattern(req); got != want {
+			t.Errorf("entry with another %s answered: %q, want %q", name, got, want)
+		}
+	}
+	e := right
+	s.cache.slot("GET", "api.test", req.URL.Path, req.URL.RawPath).Store(&e)
+	if got := s.Pattern(req); got != "planted" {
+		t.Errorf("the request's own entry was not used: %q", got)
+	}
+}
+
+func TestEmptyMethodRoutesAsGet(t *testing.T) {
+	s, err := NewStack(nil, Config{Endpoints: map[string]Policy{"GET /v1/jobs/{id}": {}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := &http.Request{URL: &url.URL{Scheme: "http", Host: "x.test", Path: "/v1/jobs/1"}} // Method "" means GET to a client
+	if got := s.Pattern(req); got != "GET /v1/jobs/{id}" {
+		t.Errorf("Pattern(method \"\") = %q, want GET /v1/jobs/{id}", got)
+	}
 }
