@@ -54,6 +54,20 @@ const (
 
 var commandSeq atomic.Int64
 
+// partnerConfig is a stack configuration with a policy per partner-API
+// endpoint, all p, so that the stack rows include routing: the benchmark
+// cases call GET /v1/jobs/{id} and POST /v1/enhancements.
+func partnerConfig(p transport.Policy) transport.Config {
+	cfg := transport.Config{Default: p, Endpoints: map[string]transport.Policy{}}
+	for _, pattern := range []string{
+		"POST /v1/enhancements", "GET /v1/jobs/{id}", "GET /v1/jobs/{id}/results",
+		"POST /v1/lists", "DELETE /v1/lists/{id}",
+	} {
+		cfg.Endpoints[pattern] = p
+	}
+	return cfg
+}
+
 // Peers returns every contender; tp is the recording tracer provider for
 // the rows that trace (nil leaves those rows out).
 func Peers(tp trace.TracerProvider) []Peer {
@@ -70,14 +84,14 @@ func Peers(tp trace.TracerProvider) []Peer {
 			return &http.Client{Transport: transport.Chain(base, retry.Middleware(rp), breaker.Middleware(bp))}
 		}},
 		{Name: "resilient stack (no-op tracing)", Retries: true, Breaks: true, New: func(base http.RoundTripper) Doer {
-			c, err := transport.NewClient(&http.Client{Transport: base}, transport.Config{Default: transport.Policy{Retry: rp, Breaker: bp}})
+			c, err := transport.NewClient(&http.Client{Transport: base}, partnerConfig(transport.Policy{Retry: rp, Breaker: bp}))
 			if err != nil {
 				panic(err)
 			}
 			return c
 		}},
 		{Name: "resilient stack + attempt timeout", Retries: true, Breaks: true, New: func(base http.RoundTripper) Doer {
-			c, err := transport.NewClient(&http.Client{Transport: base}, transport.Config{Default: transport.Policy{Retry: rp, Breaker: bp, AttemptTimeout: 10 * time.Second}})
+			c, err := transport.NewClient(&http.Client{Transport: base}, partnerConfig(transport.Policy{Retry: rp, Breaker: bp, AttemptTimeout: 10 * time.Second}))
 			if err != nil {
 				panic(err)
 			}
@@ -121,7 +135,7 @@ func Peers(tp trace.TracerProvider) []Peer {
 	if tp != nil {
 		peers = append(peers,
 			Peer{Name: "resilient stack (recording)", Retries: true, Breaks: true, New: func(base http.RoundTripper) Doer {
-				cfg := transport.Config{Default: transport.Policy{Retry: rp, Breaker: bp}}
+				cfg := partnerConfig(transport.Policy{Retry: rp, Breaker: bp})
 				cfg.Tracing.TracerProvider = tp
 				c, err := transport.NewClient(&http.Client{Transport: base}, cfg)
 				if err != nil {
