@@ -472,3 +472,21 @@ func TestEmptyMethodRoutesAsGet(t *testing.T) {
 		t.Errorf("Pattern(method \"\") = %q, want GET /v1/jobs/{id}", got)
 	}
 }
+
+// When the attempt timer fires and the caller's deadline passes before the
+// base transport reports the cut, the error must still say the deadline
+// passed (net/http reports the attempt context's cause, our timeout).
+func TestAttemptTimeoutAndCallerDeadlineTogether(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	slow := RoundTripperFunc(func(r *http.Request) (*http.Response, error) {
+		<-r.Context().Done() // the attempt timer, first
+		<-ctx.Done()         // then the caller's deadline
+		return nil, context.Cause(r.Context())
+	})
+	req := httptest.NewRequestWithContext(ctx, "GET", "http://x.test/", nil)
+	_, err := attemptTimeout(time.Millisecond)(slow).RoundTrip(req)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("error = %v, want it to match the caller's context.DeadlineExceeded", err)
+	}
+}

@@ -40,15 +40,26 @@ func attemptTimeout(d time.Duration) Middleware {
 			ctx, cancel := context.WithCancelCause(req.Context())
 			t := startTimer(d, cancel)
 			resp, err := next.RoundTrip(req.WithContext(ctx))
-			if fired := t.stop(); fired && req.Context().Err() == nil {
-				// The attempt's context is (being) canceled: even a response
-				// that just made it could not be read. Report the timeout.
-				if err == nil {
-					resp.Body.Close()
-					err = context.Canceled
+			if fired := t.stop(); fired {
+				parent := context.Cause(req.Context())
+				if parent == nil {
+					// The attempt's context is (being) canceled: even a
+					// response that just made it could not be read. Report
+					// the timeout.
+					if err == nil {
+						resp.Body.Close()
+						err = context.Canceled
+					}
+					cancel(ErrAttemptTimeout)
+					return nil, &attemptTimeoutError{d: d, cause: err}
 				}
-				cancel(ErrAttemptTimeout)
-				return nil, &attemptTimeoutError{d: d, cause: err}
+				if errors.Is(err, ErrAttemptTimeout) {
+					// The caller's context ended too (its deadline or a
+					// cancellation) while net/http was reporting our cut:
+					// the caller's reason is the one to report.
+					cancel(parent)
+					return nil, fmt.Errorf("%w (%w)", parent, err)
+				}
 			}
 			if err != nil || resp.Body == nil || resp.Body == http.NoBody {
 				cancel(nil)
