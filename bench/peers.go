@@ -146,6 +146,15 @@ func Peers(tp trace.TracerProvider) []Peer {
 			Peer{Name: "otelhttp (recording)", New: func(base http.RoundTripper) Doer {
 				return &http.Client{Transport: otelhttp.NewTransport(base, otelhttp.WithTracerProvider(tp))}
 			}},
+			// What users combine today for retries and traces.
+			Peer{Name: "go-retryablehttp + otelhttp (recording)", Retries: true, New: func(base http.RoundTripper) Doer {
+				rc := retryablehttp.NewClient()
+				rc.HTTPClient = &http.Client{Transport: otelhttp.NewTransport(base, otelhttp.WithTracerProvider(tp))}
+				rc.RetryMax = maxRetries
+				rc.RetryWaitMin, rc.RetryWaitMax = baseDelay, maxDelay
+				rc.Logger = nil
+				return rc.StandardClient()
+			}},
 		)
 	}
 	return peers

@@ -56,3 +56,22 @@ func TestBehaviour(t *testing.T) {
 		}
 	}
 }
+
+// TestTraceShapes checks that resilient shows a retried request as one
+// trace: a request span and one client span per attempt, resend counts and
+// the retry decisions recorded, one trace id on the wire.
+func TestTraceShapes(t *testing.T) {
+	rows := MeasureTraces()
+	t.Logf("\n%s", TraceTable(rows))
+	if len(rows) != len(TracingPeers) {
+		t.Fatalf("%d rows, want %d", len(rows), len(TracingPeers))
+	}
+	for _, r := range rows {
+		if r.Peer != "resilient stack (recording)" {
+			continue
+		}
+		if r.Spans != 4 || r.ClientSpans != 3 || r.Traces != 1 || !r.ResendCounts || r.RetryEvents != 2 || r.ServerTraces != 1 {
+			t.Errorf("resilient's trace = %+v, want 4 spans (3 attempts) in 1 trace, resend counts, 2 retry events, 1 trace on the wire", r)
+		}
+	}
+}

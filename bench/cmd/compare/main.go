@@ -75,6 +75,7 @@ func main() {
 		}
 		wg.Wait()
 		fmt.Printf("## behaviour\n\n%s\n", bench.BehaviourTable(rows))
+		fmt.Printf("## traces of a GET answered 500, 500, 200\n\n%s\n", bench.TraceTable(bench.MeasureTraces()))
 	}
 }
 
