@@ -82,32 +82,32 @@ func (l *attemptLayer) RoundTrip(req *http.Request) (*http.Response, error) {
 		return resp, err
 	}
 
-	// One SetAttributes call: each takes the span's lock and dedupes.
-	end := make([]attribute.KeyValue, 0, 5)
-	end = append(end, attrClass.String(out.Class.String()))
+	// One SetAttributes call when the span ends: each takes the span's lock
+	// and dedupes.
+	var end endAttrs
+	end.add(attrClass.String(out.Class.String()))
 	if err != nil {
 		et := errorType(out, err)
-		end = append(end, semconv.ErrorTypeKey.String(et))
+		end.add(semconv.ErrorTypeKey.String(et))
 		if out.Refused {
 			// Nothing was sent, but the attempt happened: show why.
-			end = append(end, attrRefused.Bool(true))
+			end.add(attrRefused.Bool(true))
 			span.AddEvent("fast_fail", trace.WithAttributes(semconv.ErrorTypeKey.String(et), attribute.String("message", err.Error())))
 		}
-		span.SetAttributes(end...)
+		span.SetAttributes(end.copied()...)
 		span.SetStatus(codes.Error, err.Error())
 		span.End()
 		return resp, err
 	}
-	end = append(end, semconv.HTTPResponseStatusCode(resp.StatusCode))
+	end.add(semconv.HTTPResponseStatusCode(resp.StatusCode))
 	if out.RetryAfter > 0 {
-		end = append(end, attrRetryAfter.Float64(out.RetryAfter.Seconds()))
+		end.add(attrRetryAfter.Float64(out.RetryAfter.Seconds()))
 	}
 	if resp.StatusCode >= 400 {
-		end = append(end, semconv.ErrorTypeKey.String(errorType(out, nil)))
+		end.add(semconv.ErrorTypeKey.String(errorType(out, nil)))
 		span.SetStatus(codes.Error, "")
 	}
-	span.SetAttributes(end...)
-	resp.Body = trackBody(resp, t.detailLimit(resp), span)
+	resp.Body = trackBody(resp, t.detailLimit(resp), span, end)
 	return resp, nil
 }
 

@@ -54,6 +54,58 @@ var knownMethods = map[string]bool{
 	http.MethodTrace: true, http.MethodConnect: true, "QUERY": true,
 }
 
+// spanNames are the span names of one route, by method (see methodIndex):
+// a Tracer serving one endpoint sees one route, so its names are built once
+// rather than concatenated per request.
+type spanNames struct {
+	route string
+	names [10]string
+}
+
+func methodIndex(method string) int {
+	switch method {
+	case "", http.MethodGet:
+		return 0
+	case http.MethodHead:
+		return 1
+	case http.MethodPost:
+		return 2
+	case http.MethodPut:
+		return 3
+	case http.MethodPatch:
+		return 4
+	case http.MethodDelete:
+		return 5
+	case http.MethodOptions:
+		return 6
+	case http.MethodTrace:
+		return 7
+	case http.MethodConnect:
+		return 8
+	case "QUERY":
+		return 9
+	}
+	return -1
+}
+
+// spanName is spanName(req, route), cached for the route seen last.
+func (t *Tracer) spanName(req *http.Request, route string) string {
+	i := methodIndex(req.Method)
+	if route == "" || i < 0 {
+		return spanName(req, route)
+	}
+	c := t.names.Load()
+	if c == nil || c.route != route {
+		c = &spanNames{route: route}
+		for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+			http.MethodDelete, http.MethodOptions, http.MethodTrace, http.MethodConnect, "QUERY"} {
+			c.names[methodIndex(m)] = m + " " + route
+		}
+		t.names.Store(c)
+	}
+	return c.names[i]
+}
+
 // requestAttrs returns the conventions' attributes of req.
 func requestAttrs(req *http.Request, route string) []attribute.KeyValue {
 	attrs := make([]attribute.KeyValue, 0, 8)

@@ -10,6 +10,28 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
+// endAttrs holds the attributes a span gets when it ends, inline: kept in
+// the (already allocated) body wrapper, they cost no allocation of their
+// own.
+type endAttrs struct {
+	kv [5]attribute.KeyValue // the most either layer sets: see their RoundTrip
+	n  int
+}
+
+func (a *endAttrs) add(kv attribute.KeyValue) {
+	if a.n < len(a.kv) {
+		a.kv[a.n] = kv
+		a.n++
+	}
+}
+
+// copied returns the attributes in a slice of their own, for the paths
+// where they do not live in a body wrapper (passing a slice of a local
+// array to a span would move the array to the heap on every path).
+func (a *endAttrs) copied() []attribute.KeyValue {
+	return append([]attribute.KeyValue(nil), a.kv[:a.n]...)
+}
+
 // trackedBody ends its span once, when the body is read to the end, fails,
 // or is closed, so that a span lives as long as its response. It keeps up to
 // limit bytes of what the caller reads, for the error detail; it never reads
@@ -18,13 +40,17 @@ type trackedBody struct {
 	rc     io.ReadCloser
 	limit  int
 	span   trace.Span
+	end    endAttrs
 	status int
 	header http.Header
 
 	mu    sync.Mutex // Close may race with Read
 	buf   []byte
 	ended bool
-	outer trace.Span // the request's span, when it ends with the attempt's
+
+	// The request's span, when it ends with the attempt's (see trackOuter).
+	outer    trace.Span
+	outerEnd endAttrs
 }
 
 func (b *trackedBody) Read(p []byte) (int, error) {
@@ -60,17 +86,22 @@ func (b *trackedBody) finish(readErr error) {
 	b.ended = true
 	buf, outer := b.buf, b.outer
 	b.mu.Unlock()
-	endSpan(b.span, b.status, b.header, buf, readErr)
+	detail := detailOf(b.status, b.header, buf)
+	endSpan(b.span, &b.end, detail, readErr)
 	if outer != nil {
-		endSpan(outer, b.status, b.header, buf, readErr)
+		endSpan(outer, &b.outerEnd, detail, readErr)
 	}
 }
 
-// endSpan records the error detail decoded from captured and any read
-// error, then ends span.
-func endSpan(span trace.Span, status int, header http.Header, captured []byte, readErr error) {
-	if d := detailOf(status, header, captured); d != "" {
-		span.SetAttributes(attrDetail.String(d))
+// endSpan sets end's attributes on span, with the error detail if any,
+// records a read error, and ends span. end must not live on the caller's
+// stack.
+func endSpan(span trace.Span, end *endAttrs, detail string, readErr error) {
+	if detail != "" {
+		end.add(attrDetail.String(detail))
+	}
+	if end.n > 0 {
+		span.SetAttributes(end.kv[:end.n]...)
 	}
 	if readErr != nil {
 		span.AddEvent("body_read_error", trace.WithAttributes(attribute.String("message", readErr.Error())))
@@ -88,15 +119,17 @@ type trackedRWBody struct {
 
 func (b trackedRWBody) Write(p []byte) (int, error) { return b.w.Write(p) }
 
-// trackBody wraps resp's body so that span ends when the caller is done
-// with it. A missing or empty body ends the span at once.
-func trackBody(resp *http.Response, limit int, span trace.Span) io.ReadCloser {
+// trackBody wraps resp's body so that span ends, with the attributes end,
+// when the caller is done with it. A missing or empty body ends the span at
+// once.
+func trackBody(resp *http.Response, limit int, span trace.Span, end endAttrs) io.ReadCloser {
 	rc := resp.Body
 	if rc == nil || rc == http.NoBody {
-		endSpan(span, resp.StatusCode, resp.Header, nil, nil)
+		span.SetAttributes(end.copied()...)
+		span.End()
 		return rc
 	}
-	b := &trackedBody{rc: rc, limit: limit, span: span, status: resp.StatusCode, header: resp.Header}
+	b := &trackedBody{rc: rc, limit: limit, span: span, end: end, status: resp.StatusCode, header: resp.Header}
 	if w, ok := rc.(io.Writer); ok {
 		return trackedRWBody{b, w}
 	}
@@ -107,7 +140,7 @@ func trackBody(resp *http.Response, limit int, span trace.Span) io.ReadCloser {
 // already an attempt's tracked body (the retry layer hands the last
 // attempt's response back as it is), span rides on it: one wrapper, one
 // capture of the detail, both spans ended together, the attempt's first.
-func trackOuter(resp *http.Response, limit int, span trace.Span) io.ReadCloser {
+func trackOuter(resp *http.Response, limit int, span trace.Span, end endAttrs) io.ReadCloser {
 	var b *trackedBody
 	switch tb := resp.Body.(type) {
 	case *trackedBody:
@@ -119,7 +152,7 @@ func trackOuter(resp *http.Response, limit int, span trace.Span) io.ReadCloser {
 		b.mu.Lock()
 		ok := !b.ended && b.outer == nil && len(b.buf) == 0
 		if ok {
-			b.outer = span
+			b.outer, b.outerEnd = span, end
 			b.limit = max(b.limit, limit)
 		}
 		b.mu.Unlock()
@@ -127,5 +160,5 @@ func trackOuter(resp *http.Response, limit int, span trace.Span) io.ReadCloser {
 			return resp.Body
 		}
 	}
-	return trackBody(resp, limit, span)
+	return trackBody(resp, limit, span, end)
 }

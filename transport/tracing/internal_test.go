@@ -88,7 +88,7 @@ func TestTrackedBodyKeepsWriterAndEndsOnce(t *testing.T) {
 
 	body := &rwc{Reader: strings.NewReader(`{"detail":"too many"}` + strings.Repeat(" ", 100))}
 	resp := &http.Response{StatusCode: 429, Header: http.Header{}, Body: body}
-	tb := trackBody(resp, 21, span)
+	tb := trackBody(resp, 21, span, endAttrs{})
 	w, ok := tb.(io.Writer)
 	if !ok {
 		t.Fatal("tracked 101 body lost its io.Writer")
@@ -114,7 +114,7 @@ func TestTrackedBodyKeepsWriterAndEndsOnce(t *testing.T) {
 	}
 
 	_, span2 := tp.Tracer("t").Start(context.Background(), "s2")
-	trackBody(&http.Response{StatusCode: 200, Body: http.NoBody}, 10, span2)
+	trackBody(&http.Response{StatusCode: 200, Body: http.NoBody}, 10, span2, endAttrs{})
 	if len(rec.Ended()) != 2 {
 		t.Error("an empty body did not end the span at once")
 	}
@@ -130,5 +130,22 @@ func TestDetailOf(t *testing.T) {
 	long := detailOf(400, http.Header{}, []byte(`{"detail":"`+strings.Repeat("é", 300)+`"}`))
 	if len(long) > maxDetail+len("…") || !strings.HasSuffix(long, "…") {
 		t.Errorf("detailOf(long) has %d bytes, want at most %d", len(long), maxDetail+3)
+	}
+}
+
+func TestSpanNameCacheMatchesSpanName(t *testing.T) {
+	tr := New(Config{})
+	for known := range knownMethods {
+		if methodIndex(known) < 0 {
+			t.Errorf("known method %s has no cached name", known)
+		}
+	}
+	for i := range 50 {
+		method := []string{"", "GET", "POST", "DELETE", "QUERY", "BREW", "PATCH"}[i%7]
+		route := []string{"", "/v1/jobs/{id}", "/v1/lists"}[i%3]
+		req := &http.Request{Method: method, URL: &url.URL{Path: "/x"}}
+		if got, want := tr.spanName(req, route), spanName(req, route); got != want {
+			t.Fatalf("cached span name for %q %q = %q, want %q", method, route, got, want)
+		}
 	}
 }

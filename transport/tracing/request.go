@@ -55,7 +55,7 @@ func (l *requestLayer) RoundTrip(req *http.Request) (*http.Response, error) {
 	obs := &requestObserver{t: t, url: req.URL, method: req.Method}
 	if tracer != nil {
 		route := t.route(req)
-		obs.name, obs.attrs = spanName(req, route), requestAttrs(req, route)
+		obs.name, obs.attrs = t.spanName(req, route), requestAttrs(req, route)
 		ctx, span = tracer.Start(ctx, obs.name, kindInternal, trace.WithAttributes(obs.attrs...))
 	}
 	obs.ctx, obs.span = ctx, span
@@ -66,25 +66,25 @@ func (l *requestLayer) RoundTrip(req *http.Request) (*http.Response, error) {
 	if measure {
 		t.inst.requestDuration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(metricAttrs(req, out, err)...))
 	}
-	end := make([]attribute.KeyValue, 0, 4)
-	end = append(end, attrAttempts.Int(obs.retries+1), attrClass.String(out.Class.String()))
+	var end endAttrs
+	end.add(attrAttempts.Int(obs.retries + 1))
+	end.add(attrClass.String(out.Class.String()))
 	if err != nil {
-		end = append(end, semconv.ErrorTypeKey.String(errorType(out, err)))
-		span.SetAttributes(end...)
+		end.add(semconv.ErrorTypeKey.String(errorType(out, err)))
+		span.SetAttributes(end.copied()...)
 		span.SetStatus(codes.Error, err.Error())
 		span.End()
 		return nil, err
 	}
-	end = append(end, semconv.HTTPResponseStatusCode(resp.StatusCode))
+	if tracer == nil {
+		return resp, nil // metrics only: the span is a no-op
+	}
+	end.add(semconv.HTTPResponseStatusCode(resp.StatusCode))
 	if resp.StatusCode >= 400 {
-		end = append(end, semconv.ErrorTypeKey.String(errorType(out, nil)))
+		end.add(semconv.ErrorTypeKey.String(errorType(out, nil)))
 		span.SetStatus(codes.Error, "")
 	}
-	span.SetAttributes(end...)
-	if tracer == nil {
-		return resp, nil
-	}
-	resp.Body = trackOuter(resp, t.detailLimit(resp), span)
+	resp.Body = trackOuter(resp, t.detailLimit(resp), span, end)
 	return resp, nil
 }
 
@@ -157,7 +157,7 @@ func (t *Tracer) describe(req *http.Request) (string, []attribute.KeyValue) {
 		return o.name, o.attrs
 	}
 	route := t.route(req)
-	return spanName(req, route), requestAttrs(req, route)
+	return t.spanName(req, route), requestAttrs(req, route)
 }
 
 func (o *requestObserver) Retrying(last errclass.Outcome, next errclass.Attempt) {

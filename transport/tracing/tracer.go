@@ -65,6 +65,7 @@ type Tracer struct {
 	cfg   Config
 	state atomic.Pointer[tracerState]
 	inst  *instruments
+	names atomic.Pointer[spanNames] // of the route seen last
 }
 
 // tracerState caches the tracer of the provider in use.

@@ -390,3 +390,39 @@ func TestInnerRequestGetsItsOwnAttributes(t *testing.T) {
 		t.Errorf("last span to end is %v, want the request span (after its attempt's)", last.SpanKind())
 	}
 }
+
+// An attempt span with every end attribute set at once keeps them all.
+func TestAttemptSpanKeepsEveryEndAttribute(t *testing.T) {
+	f := newFixture(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "7")
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusTooManyRequests)
+		io.WriteString(w, `{"detail":"slow down"}`)
+	}))
+	defer srv.Close()
+	rt := f.tracer.Around(nil)(srv.Client().Transport)
+	resp, err := rt.RoundTrip(httptest.NewRequest(http.MethodGet, srv.URL, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, s := range f.rec.Ended() {
+		a := attrs(s.Attributes())
+		want := []string{"resilient.class", "http.response.status_code", "error.type", "resilient.error.detail"}
+		if s.SpanKind() == trace.SpanKindClient {
+			want = append(want, "resilient.retry_after")
+		} else {
+			want = append(want, "resilient.attempts")
+		}
+		for _, k := range want {
+			if _, ok := a[attribute.Key(k)]; !ok {
+				t.Errorf("%v span lacks %s: %v", s.SpanKind(), k, a)
+			}
+		}
+	}
+	if n := len(f.rec.Ended()); n != 2 {
+		t.Errorf("%d spans, want 2", n)
+	}
+}
