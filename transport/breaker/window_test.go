@@ -2,6 +2,7 @@ package breaker
 
 import (
 	"errors"
+	"math/rand/v2"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -177,5 +178,79 @@ func TestWindowSaturates(t *testing.T) {
 	w.success(3 * time.Second)
 	if ok, _ := w.counts(3 * time.Second); ok != countMask {
 		t.Errorf("ok = %d, want it to stop at %d", ok, countMask)
+	}
+}
+
+// The breaker trips exactly when a plain model of the policy says so: a
+// rolling window of ten one-second slots (the current one and the nine
+// before it) and a run of consecutive failures, over random sequences of
+// outcomes and clock steps.
+func TestTripsWhenTheModelSays(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	p := Policy{Window: 10 * time.Second, MinRequests: 10, FailureRatio: 0.5, ConsecutiveFailures: 6, OpenTimeout: time.Hour}
+	var byRun, byRate, never int
+	for seq := range 300 {
+		stub := &flip{}
+		tr := New(stub, p)
+		clk := withClock(tr)
+		type event struct {
+			slot int64
+			fail bool
+		}
+		var events []event
+		run := 0
+		// A third of the sequences fail in bursts (long runs, a low
+		// overall rate), a third fail often, a third seldom.
+		mode := seq % 3
+		failRate := []float64{0.05, 0.3 + 0.5*rng.Float64(), 0.05 * rng.Float64()}[mode]
+		last, tripped := false, false
+		for i := range 150 {
+			clk.advance(time.Duration(rng.IntN(1500)) * time.Millisecond)
+			fail := rng.Float64() < failRate
+			if mode == 0 && last {
+				fail = rng.Float64() < 0.9
+			}
+			last = fail
+			stub.fail.Store(fail)
+			if _, err := get(t, tr, "http://a.test/"); err != nil {
+				t.Fatalf("sequence %d, call %d: refused (%v) though the model never tripped", seq, i, err)
+			}
+			slot := int64(clk.read() / time.Second)
+			events = append(events, event{slot, fail})
+			if !fail {
+				run = 0
+				continue
+			}
+			run++
+			var n, f int
+			for _, e := range events {
+				if slot-e.slot < 10 {
+					n++
+					if e.fail {
+						f++
+					}
+				}
+			}
+			want := run >= int(p.ConsecutiveFailures) || n >= int(p.MinRequests) && float64(f) >= p.FailureRatio*float64(n)
+			got := tr.States()["http://a.test"] == StateOpen
+			if got != want {
+				t.Fatalf("sequence %d, call %d: open = %v, model says %v (run %d, %d failures of %d in the window)", seq, i, got, want, run, f, n)
+			}
+			if got {
+				if run >= int(p.ConsecutiveFailures) {
+					byRun++
+				} else {
+					byRate++
+				}
+				tripped = true
+				break
+			}
+		}
+		if !tripped {
+			never++
+		}
+	}
+	if byRun < 10 || byRate < 10 || never < 10 {
+		t.Errorf("tripped by a run %d times, by the rate %d, never %d: the sequences do not exercise every case", byRun, byRate, never)
 	}
 }
