@@ -61,11 +61,11 @@ func attemptTimeout(d time.Duration) Middleware {
 					return nil, fmt.Errorf("%w (%w)", parent, err)
 				}
 			}
-			if err != nil || resp.Body == nil || resp.Body == http.NoBody {
+			if err != nil {
 				cancel(nil)
-				return resp, err
+				return nil, err
 			}
-			resp.Body = cancelOnDone(resp.Body, cancel)
+			resp.Body = releaseOnDone(resp.Body, releasingBody{cancelCause: cancel})
 			return resp, nil
 		})
 	}
@@ -107,42 +107,6 @@ func (t *attemptTimer) stop() (fired bool) {
 	return false
 }
 
-// cancelOnDone calls cancel(nil) once, when body is read to the end or
-// closed.
-func cancelOnDone(body io.ReadCloser, cancel context.CancelCauseFunc) io.ReadCloser {
-	cb := &cancelingBody{rc: body, cancel: cancel}
-	if w, ok := body.(io.Writer); ok {
-		return cancelingRWBody{cb, w} // 101 Switching Protocols
-	}
-	return cb
-}
-
-type cancelingBody struct {
-	rc     io.ReadCloser
-	cancel context.CancelCauseFunc
-}
-
-func (b *cancelingBody) Read(p []byte) (int, error) {
-	n, err := b.rc.Read(p)
-	if err == io.EOF {
-		b.cancel(nil) // idempotent
-	}
-	return n, err
-}
-
-func (b *cancelingBody) Close() error {
-	err := b.rc.Close()
-	b.cancel(nil)
-	return err
-}
-
-type cancelingRWBody struct {
-	*cancelingBody
-	w io.Writer
-}
-
-func (b cancelingRWBody) Write(p []byte) (int, error) { return b.w.Write(p) }
-
 // totalTimeout bounds the whole request, body included, like
 // http.Client.Timeout.
 func totalTimeout(d time.Duration) Middleware {
@@ -154,42 +118,56 @@ func totalTimeout(d time.Duration) Middleware {
 				cancel()
 				return nil, err
 			}
-			resp.Body = releaseOnDone(resp.Body, cancel)
+			resp.Body = releaseOnDone(resp.Body, releasingBody{cancel: cancel})
 			return resp, nil
 		})
 	}
 }
 
-// releaseOnDone calls release once, when body is read to the end or closed.
-func releaseOnDone(body io.ReadCloser, release func()) io.ReadCloser {
+// releaseOnDone returns body wrapped so that it cancels b's context when
+// read to the end or closed (a missing or empty body cancels at once). The
+// context package's cancel functions may be called more than once, so
+// nothing else guards the release; holding either kind as it is saves a
+// closure per request.
+func releaseOnDone(body io.ReadCloser, b releasingBody) io.ReadCloser {
 	if body == nil || body == http.NoBody {
-		release()
+		b.release()
 		return body
 	}
-	rb := &releasingBody{rc: body, release: release}
+	rb := &releasingBody{rc: body, cancel: b.cancel, cancelCause: b.cancelCause}
 	if w, ok := body.(io.Writer); ok {
 		return releasingRWBody{rb, w} // 101 Switching Protocols
 	}
 	return rb
 }
 
+// releasingBody cancels a context when its body is done: through cancel or
+// cancelCause, whichever is set.
 type releasingBody struct {
-	rc      io.ReadCloser
-	release func()
-	once    sync.Once
+	rc          io.ReadCloser
+	cancel      context.CancelFunc
+	cancelCause context.CancelCauseFunc
+}
+
+func (b *releasingBody) release() {
+	if b.cancelCause != nil {
+		b.cancelCause(nil)
+		return
+	}
+	b.cancel()
 }
 
 func (b *releasingBody) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
 	if err == io.EOF {
-		b.once.Do(b.release)
+		b.release()
 	}
 	return n, err
 }
 
 func (b *releasingBody) Close() error {
 	err := b.rc.Close()
-	b.once.Do(b.release)
+	b.release()
 	return err
 }
 
