@@ -19,7 +19,8 @@ import (
 //
 // It routes each request to the policy of the most specific endpoint
 // pattern that matches it (net/http.ServeMux's own matcher, whose recent
-// answers are cached by method, host and path), or to the default policy. A Stack is an http.RoundTripper, safe for concurrent use.
+// answers are cached by method, host and path), or to the default policy.
+// A Stack is an http.RoundTripper, safe for concurrent use.
 type Stack struct {
 	mux    *http.ServeMux    // nil without endpoint patterns
 	cache  *routeCache       // the mux's recent answers

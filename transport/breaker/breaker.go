@@ -70,8 +70,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 	e := r.get(t.key(req))
 	var (
-		resp *http.Response
-		err  error
+		resp         *http.Response
+		err, verdict error
 	)
 	if State(e.state.Load()) == StateClosed {
 		resp, err = t.sendClosed(e, req)
@@ -79,25 +79,21 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		// Open or half-open: gobreaker decides. Execute (rather than the
 		// two-step Allow, whose done callback is a fresh closure per
 		// request) allocates nothing: this closure does not escape.
-		var verdict error
 		resp, verdict = e.cb.Execute(func() (*http.Response, error) {
 			var resp *http.Response
 			resp, err = t.next.RoundTrip(req)
 			return resp, r.p.verdict(r.p.Classifier(req, resp, err))
 		})
-		if verdict == gobreaker.ErrOpenState || verdict == gobreaker.ErrTooManyRequests {
-			if r.hasPending.Load() {
-				r.flush()
-			}
-			if probe != nil {
-				probe.probing.Store(false)
-			}
-			closeBody(req)
-			return nil, t.openError(e, verdict)
-		}
 	}
 	if r.hasPending.Load() {
 		r.flush()
+	}
+	if verdict == gobreaker.ErrOpenState || verdict == gobreaker.ErrTooManyRequests {
+		if probe != nil {
+			probe.probing.Store(false)
+		}
+		closeBody(req)
+		return nil, t.openError(e, verdict)
 	}
 
 	if latchOn {
