@@ -66,6 +66,12 @@ func (l *requestLayer) RoundTrip(req *http.Request) (*http.Response, error) {
 	if measure {
 		t.inst.requestDuration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(metricAttrs(req, out, err)...))
 	}
+	if tracer == nil { // metrics only: the span is a no-op
+		if err != nil {
+			return nil, err
+		}
+		return resp, nil
+	}
 	var end endAttrs
 	end.add(attrAttempts.Int(obs.retries + 1))
 	end.add(attrClass.String(out.Class.String()))
@@ -75,9 +81,6 @@ func (l *requestLayer) RoundTrip(req *http.Request) (*http.Response, error) {
 		span.SetStatus(codes.Error, err.Error())
 		span.End()
 		return nil, err
-	}
-	if tracer == nil {
-		return resp, nil // metrics only: the span is a no-op
 	}
 	end.add(semconv.HTTPResponseStatusCode(resp.StatusCode))
 	if resp.StatusCode >= 400 {
