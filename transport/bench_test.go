@@ -1,6 +1,7 @@
 package transport_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -78,5 +79,47 @@ func BenchmarkStack(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// BenchmarkPattern measures routing alone, for requests whose answer the
+// route cache holds.
+func BenchmarkPattern(b *testing.B) {
+	s, err := transport.NewStack(canned{}, partnerRoutes)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct{ name, method, url string }{
+		{"wildcard", "GET", "http://127.0.0.1/v1/jobs/1"},
+		{"exact", "POST", "http://127.0.0.1/v1/enhancements"},
+		{"method-mismatch", "GET", "http://127.0.0.1/v1/lists"},
+		{"no-match", "GET", "http://127.0.0.1/health"},
+	} {
+		req := httptest.NewRequest(c.method, c.url, nil)
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				s.Pattern(req)
+			}
+		})
+	}
+}
+
+// BenchmarkPatternUncached routes requests that all miss the route cache:
+// a client that never calls the same URL twice.
+func BenchmarkPatternUncached(b *testing.B) {
+	s, err := transport.NewStack(canned{}, partnerRoutes)
+	if err != nil {
+		b.Fatal(err)
+	}
+	reqs := make([]*http.Request, 4096) // well over the cache's 512 entries
+	for i := range reqs {
+		reqs[i] = httptest.NewRequest("GET", fmt.Sprintf("http://127.0.0.1/v1/jobs/%d", i), nil)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		s.Pattern(reqs[i%len(reqs)])
+		i++
 	}
 }
