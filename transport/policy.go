@@ -9,9 +9,30 @@ import (
 	"github.com/resilient-http/resilient/transport/tracing"
 )
 
+// NoTimeout turns a timeout of a [Policy] off: AttemptTimeout, Timeout or
+// BodyIdleTimeout set to it (or to any negative duration) bounds nothing.
+// Policy files spell it "none". Zero, in contrast, means the default.
+const NoTimeout time.Duration = -1
+
+// Defaults of the timeouts of a [Policy], applied to its zero fields.
+const (
+	// DefaultAttemptTimeout bounds each attempt until its response
+	// headers, as the .NET standard resilience handler does.
+	DefaultAttemptTimeout = 10 * time.Second
+	// DefaultTimeout bounds a request, every attempt and wait included,
+	// until the final response's headers (the same anchor).
+	DefaultTimeout = 30 * time.Second
+	// DefaultBodyIdleTimeout cuts a response body when no byte of it has
+	// arrived for that long. A minute is what common proxies and load
+	// balancers allow an idle connection (nginx's proxy_read_timeout, an
+	// AWS load balancer's idle timeout), so a server-sent-event stream,
+	// whose keep-alives must already beat them, is never cut by it.
+	DefaultBodyIdleTimeout = time.Minute
+)
+
 // Policy is everything the stack does for one kind of request. The zero
 // Policy is the recommended default: every layer on with its own defaults,
-// no timeouts beyond the caller's.
+// and the default timeouts (nothing waits forever on a silent server).
 type Policy struct {
 	// Retry configures the retry layer; zero fields take retry's defaults.
 	// A nil Retry.Budget shares the stack's budget; set one for a budget of
@@ -28,13 +49,23 @@ type Policy struct {
 	// arrive. An attempt cut by it counts as a transient failure (retried
 	// when safe: idempotent requests, or those with an Idempotency-Key).
 	// Once headers are in, it no longer applies: reading the body is not
-	// cut short by it. Zero means no bound of its own.
+	// cut short by it. Zero means [DefaultAttemptTimeout] (10s);
+	// [NoTimeout] means no bound of its own.
 	AttemptTimeout time.Duration
 
-	// Timeout bounds the whole request (attempts, waits and reading the
-	// body), like http.Client.Timeout. Zero means no bound beyond the
-	// caller's context and client.
+	// Timeout bounds the whole request, every attempt and every wait
+	// between them, until the final response's headers. Like
+	// AttemptTimeout it does not cut a body being read, so streams and
+	// downloads live (BodyIdleTimeout guards those; http.Client.Timeout
+	// bounds the body too, if that is wanted). Zero means [DefaultTimeout]
+	// (30s); [NoTimeout] means no bound beyond the caller's context.
 	Timeout time.Duration
+
+	// BodyIdleTimeout cuts a response body when no byte of it arrives for
+	// that long: the read fails with an error matching
+	// [ErrBodyIdleTimeout]. Zero means [DefaultBodyIdleTimeout] (1 min);
+	// [NoTimeout] means a body may stall forever.
+	BodyIdleTimeout time.Duration
 
 	// RetryStatuses are extra status codes to retry (e.g. 409), and
 	// NoRetryStatuses codes never to retry (e.g. 503 for an endpoint

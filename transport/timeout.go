@@ -16,6 +16,16 @@ import (
 // cancellation.
 var ErrAttemptTimeout = errors.New("transport: attempt timed out")
 
+// ErrTimeout is matched, through errors.Is, by the error of a request cut
+// by Policy.Timeout before its final response's headers arrived. Like
+// ErrAttemptTimeout, the error also matches context.DeadlineExceeded.
+var ErrTimeout = errors.New("transport: request timed out")
+
+// ErrBodyIdleTimeout is matched, through errors.Is, by the error of a
+// response body read cut by Policy.BodyIdleTimeout: no byte arrived for
+// that long.
+var ErrBodyIdleTimeout = errors.New("transport: response body idle too long")
+
 type attemptTimeoutError struct {
 	d     time.Duration
 	cause error
