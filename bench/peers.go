@@ -68,6 +68,13 @@ func partnerConfig(p transport.Policy) transport.Config {
 	return cfg
 }
 
+// noTimeouts turns p's timeouts off, so that a row measures the layers
+// without the timers the default timeouts add (a row of its own).
+func noTimeouts(p transport.Policy) transport.Policy {
+	p.AttemptTimeout, p.Timeout, p.BodyIdleTimeout = transport.NoTimeout, transport.NoTimeout, transport.NoTimeout
+	return p
+}
+
 // Peers returns every contender; tp is the recording tracer provider for
 // the rows that trace (nil leaves those rows out).
 func Peers(tp trace.TracerProvider) []Peer {
@@ -84,14 +91,14 @@ func Peers(tp trace.TracerProvider) []Peer {
 			return &http.Client{Transport: transport.Chain(base, retry.Middleware(rp), breaker.Middleware(bp))}
 		}},
 		{Name: "resilient stack (no-op tracing)", Retries: true, Breaks: true, New: func(base http.RoundTripper) Doer {
-			c, err := transport.NewClient(&http.Client{Transport: base}, partnerConfig(transport.Policy{Retry: rp, Breaker: bp}))
+			c, err := transport.NewClient(&http.Client{Transport: base}, partnerConfig(noTimeouts(transport.Policy{Retry: rp, Breaker: bp})))
 			if err != nil {
 				panic(err)
 			}
 			return c
 		}},
-		{Name: "resilient stack + attempt timeout", Retries: true, Breaks: true, New: func(base http.RoundTripper) Doer {
-			c, err := transport.NewClient(&http.Client{Transport: base}, partnerConfig(transport.Policy{Retry: rp, Breaker: bp, AttemptTimeout: 10 * time.Second}))
+		{Name: "resilient stack (default timeouts)", Retries: true, Breaks: true, New: func(base http.RoundTripper) Doer {
+			c, err := transport.NewClient(&http.Client{Transport: base}, partnerConfig(transport.Policy{Retry: rp, Breaker: bp}))
 			if err != nil {
 				panic(err)
 			}
@@ -135,7 +142,7 @@ func Peers(tp trace.TracerProvider) []Peer {
 	if tp != nil {
 		peers = append(peers,
 			Peer{Name: "resilient stack (recording)", Retries: true, Breaks: true, New: func(base http.RoundTripper) Doer {
-				cfg := partnerConfig(transport.Policy{Retry: rp, Breaker: bp})
+				cfg := partnerConfig(noTimeouts(transport.Policy{Retry: rp, Breaker: bp}))
 				cfg.Tracing.TracerProvider = tp
 				c, err := transport.NewClient(&http.Client{Transport: base}, cfg)
 				if err != nil {

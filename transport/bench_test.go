@@ -2,6 +2,7 @@ package transport_test
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -20,6 +21,23 @@ var okResponse = &http.Response{StatusCode: 200, Header: http.Header{}, Body: ht
 
 func (canned) RoundTrip(r *http.Request) (*http.Response, error) { return okResponse, nil }
 
+// cannedBody answers 200 with a response whose body is not http.NoBody
+// (an empty one, shared and stateless): the body wrappers of the timeouts
+// show up in its rows.
+type cannedBody struct{}
+
+type emptyBody struct{}
+
+func (emptyBody) Read([]byte) (int, error) { return 0, io.EOF }
+func (emptyBody) Close() error             { return nil }
+
+var okBodyResponse = &http.Response{StatusCode: 200, Header: http.Header{}, Body: emptyBody{}}
+
+func (cannedBody) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp := *okBodyResponse // layers wrap resp.Body: each request needs a response of its own (1 allocation, in "bare+body" too)
+	return &resp, nil
+}
+
 // partnerRoutes has a policy per partner-API endpoint; the benchmark's
 // request matches one of them.
 var partnerRoutes = transport.Config{Endpoints: map[string]transport.Policy{
@@ -31,8 +49,25 @@ var partnerRoutes = transport.Config{Endpoints: map[string]transport.Policy{
 	"/v1/exports/":              {},
 }}
 
+// off is the default policy with every timeout turned off: the layers'
+// own cost, without the timers.
+var off = transport.Policy{AttemptTimeout: transport.NoTimeout, Timeout: transport.NoTimeout, BodyIdleTimeout: transport.NoTimeout}
+
+// routesWith is partnerRoutes with every policy p.
+func routesWith(p transport.Policy) transport.Config {
+	cfg := transport.Config{Default: p, Endpoints: map[string]transport.Policy{}}
+	for pattern := range partnerRoutes.Endpoints {
+		cfg.Endpoints[pattern] = p
+	}
+	return cfg
+}
+
 func mustStack(b *testing.B, cfg transport.Config) http.RoundTripper {
-	s, err := transport.NewStack(canned{}, cfg)
+	return mustStackOver(b, canned{}, cfg)
+}
+
+func mustStackOver(b *testing.B, base http.RoundTripper, cfg transport.Config) http.RoundTripper {
+	s, err := transport.NewStack(base, cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -50,10 +85,15 @@ func BenchmarkStack(b *testing.B) {
 		{"retry", transport.Chain(canned{}, retry.Middleware(retry.Policy{}))},
 		{"breaker", transport.Chain(canned{}, breaker.Middleware(breaker.Policy{}))},
 		{"retry+breaker", transport.Chain(canned{}, retry.Middleware(retry.Policy{}), breaker.Middleware(breaker.Policy{}))},
-		{"stack", mustStack(b, transport.Config{})},
-		{"stack+attempt-timeout", mustStack(b, transport.Config{Default: transport.Policy{AttemptTimeout: time.Second}})},
-		{"stack+timeouts", mustStack(b, transport.Config{Default: transport.Policy{AttemptTimeout: time.Second, Timeout: time.Minute}})},
-		{"stack+routes", mustStack(b, partnerRoutes)},
+		{"stack", mustStack(b, transport.Config{Default: off})},
+		{"stack+attempt-timeout", mustStack(b, transport.Config{Default: transport.Policy{AttemptTimeout: time.Second, Timeout: transport.NoTimeout, BodyIdleTimeout: transport.NoTimeout}})},
+		{"stack+total-timeout", mustStack(b, transport.Config{Default: transport.Policy{AttemptTimeout: transport.NoTimeout, Timeout: time.Minute, BodyIdleTimeout: transport.NoTimeout}})},
+		{"stack+defaults", mustStack(b, transport.Config{})},
+		{"stack+routes", mustStack(b, routesWith(off))},
+		{"stack+routes+defaults", mustStack(b, partnerRoutes)},
+		{"bare+body", cannedBody{}},
+		{"stack+body", mustStackOver(b, cannedBody{}, transport.Config{Default: off})},
+		{"stack+defaults+body", mustStackOver(b, cannedBody{}, transport.Config{})},
 	}
 	for _, s := range stacks {
 		req := httptest.NewRequest(http.MethodGet, "http://127.0.0.1/v1/jobs/1", nil)

@@ -7,18 +7,22 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/resilient-http/resilient/transport/breaker"
+	"github.com/resilient-http/resilient/transport/credits"
 	"github.com/resilient-http/resilient/transport/retry"
 )
 
 // ConfigError reports what is wrong in a policy file, and where.
 type ConfigError struct {
-	// Field locates the problem, e.g. `endpoints["POST /v1/enhancements"].retry.base_delay`.
+	// Field locates the problem, e.g. `endpoints["POST /v1/enhancements"].retry.base_delay`,
+	// or, for text after the top-level object, its byte offset ("offset 120").
 	Field string
 	// Err says what is wrong.
 	Err error
@@ -44,67 +48,133 @@ func LoadConfig(path string) (Config, error) {
 	return ParseConfig(data)
 }
 
-// ParseConfig reads a policy file: JSON with a "default" policy and
-// "endpoints" mapping ServeMux patterns to policies. Durations are strings
-// ("250ms", "30s"). An endpoint starts from the default policy and
-// overrides what it names, except "breaker": an endpoint whose "breaker"
-// sets a field gets breakers of its own (starting from the default's
-// settings); one that does not shares the default's (see [Policy.Breaker]). Unknown fields, bad durations, out-of-range
-// numbers and bad or conflicting patterns are errors naming the field.
+// ParseConfig reads a policy file: one JSON object with a "default" policy
+// and "endpoints" mapping ServeMux patterns to policies. Durations are
+// strings ("250ms", "30s"); "0s" means the default, and the timeouts
+// (attempt_timeout, timeout, body_idle_timeout) also take "none", which is
+// [NoTimeout]. An endpoint starts from the default policy and overrides
+// what it names, except "breaker": an endpoint whose "breaker" sets a field
+// gets breakers of its own (starting from the default's settings); one
+// that does not shares the default's (see [Policy.Breaker]).
+//
+// Each policy's time bounds come back explicit, and consistent: the
+// longest Retry-After honoured (retry.max_retry_after), the time retries
+// may take (retry.max_elapsed) and the total timeout, in that order, each
+// fit in the next. Values left out follow those set ("max_retry_after":
+// "60s" alone raises the other two to 60s; "timeout": "10s" alone lowers
+// them to 10s); two set values out of order are an error naming both. An
+// endpoint's inherited values count as set.
+//
+// Unknown fields, duplicate names, text after the object, bad durations,
+// out-of-range numbers and bad or conflicting patterns are errors too: a
+// [*ConfigError] naming the field.
 //
 //	{
 //	  "default": {"retry": {"max_attempts": 3, "base_delay": "100ms"}, "attempt_timeout": "10s"},
 //	  "endpoints": {
 //	    "POST /v1/enhancements": {"retry": {"require_idempotency_key": true}, "attempt_timeout": "30s"},
-//	    "GET /v1/jobs/{id}/results": {"retry": {"max_attempts": 5}, "breaker": {"consecutive_failures": 5}}
+//	    "GET /v1/jobs/{id}/results": {"retry": {"max_attempts": 5}, "breaker": {"consecutive_failures": 5}},
+//	    "/v1/exports/": {"timeout": "5m", "attempt_timeout": "none"}
 //	  }
 //	}
 func ParseConfig(data []byte) (Config, error) {
-	var cfg Config
-	var endpoints map[string]json.RawMessage
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var top json.RawMessage
+	if err := dec.Decode(&top); err != nil {
+		return Config{}, &ConfigError{Err: fmt.Errorf("want a JSON object: %w", err)}
+	}
+	if rest := bytes.TrimLeft(data[dec.InputOffset():], " \t\r\n"); len(rest) > 0 {
+		return Config{}, &ConfigError{
+			Field: "offset " + strconv.Itoa(len(data)-len(rest)),
+			Err:   errors.New("text after the top-level object"),
+		}
+	}
 	var defaultRaw json.RawMessage
-	err := decodeObject(data, "", fields{
-		"default":   func(raw json.RawMessage) error { defaultRaw = raw; return nil },
-		"endpoints": func(raw json.RawMessage) error { return json.Unmarshal(raw, &endpoints) },
+	endpoints := map[string]json.RawMessage{}
+	err := decodeObject(top, "", fields{
+		"default": func(raw json.RawMessage) error { defaultRaw = raw; return nil },
+		"endpoints": func(raw json.RawMessage) error {
+			return walkObject(raw, "endpoints", endpointPath, func(pattern, _ string, raw json.RawMessage) error {
+				endpoints[pattern] = raw
+				return nil
+			})
+		},
 	})
 	if err != nil {
 		return Config{}, err
 	}
+
+	// Endpoints inherit what the default sets, not what resolve fills in:
+	// the values implied by the default's own must not count as set.
+	var def Policy
 	if defaultRaw != nil {
-		if err := decodePolicy(defaultRaw, "default", &cfg.Default, breaker.Policy{}); err != nil {
+		if err := decodePolicy(defaultRaw, "default", &def, breaker.Policy{}, &origins{}); err != nil {
 			return Config{}, err
 		}
 	}
-	if len(endpoints) > 0 {
-		cfg.Endpoints = make(map[string]Policy, len(endpoints))
-		mux := http.NewServeMux()
-		for _, pattern := range sortedKeys(endpoints) {
-			path := "endpoints[" + strconv.Quote(pattern) + "]"
-			if err := register(mux, pattern); err != nil {
-				return Config{}, &ConfigError{Field: path, Err: errors.New(strings.TrimPrefix(err.Error(), "transport: "))}
-			}
-			p := cfg.Default
-			p.Breaker = breaker.Policy{} // shared unless the endpoint names "breaker"
-			if err := decodePolicy(endpoints[pattern], path, &p, cfg.Default.Breaker); err != nil {
-				return Config{}, err
-			}
-			cfg.Endpoints[pattern] = p
+	var cfg Config
+	if cfg.Default, err = def.resolve("default"); err != nil {
+		return Config{}, err
+	}
+	if len(endpoints) == 0 {
+		return cfg, nil
+	}
+	cfg.Endpoints = make(map[string]Policy, len(endpoints))
+	mux := http.NewServeMux()
+	for _, pattern := range sortedKeys(endpoints) {
+		path := endpointPath("endpoints", pattern)
+		if err := register(mux, pattern); err != nil {
+			return Config{}, &ConfigError{Field: path, Err: errors.New(strings.TrimPrefix(err.Error(), "transport: "))}
 		}
+		p := def
+		p.Breaker = breaker.Policy{} // shared unless the endpoint names "breaker"
+		from := origins{maxRetryAfter: "default", maxElapsed: "default", timeout: "default"}
+		if err := decodePolicy(endpoints[pattern], path, &p, def.Breaker, &from); err != nil {
+			return Config{}, err
+		}
+		if p, err = p.resolveFrom(from, path); err != nil {
+			return Config{}, err
+		}
+		cfg.Endpoints[pattern] = p
 	}
 	return cfg, nil
 }
 
+// UnmarshalJSON reads a policy file into c, as [ParseConfig] does, so that
+// what [Config.MarshalJSON] writes, json.Unmarshal reads back. It keeps
+// c.Tracing, which no file holds.
+func (c *Config) UnmarshalJSON(data []byte) error {
+	cfg, err := ParseConfig(data)
+	if err != nil {
+		return err
+	}
+	cfg.Tracing = c.Tracing
+	*c = cfg
+	return nil
+}
+
+func endpointPath(path, pattern string) string { return path + "[" + strconv.Quote(pattern) + "]" }
+
+func memberPath(path, name string) string {
+	if path == "" {
+		return name
+	}
+	return path + "." + name
+}
+
 // decodePolicy overlays raw on p. A "breaker" object starts from
-// inherited.
-func decodePolicy(raw json.RawMessage, path string, p *Policy, inherited breaker.Policy) error {
+// inherited. from records path as the origin of the time bounds raw sets.
+func decodePolicy(raw json.RawMessage, path string, p *Policy, inherited breaker.Policy, from *origins) error {
 	return decodeObject(raw, path, fields{
-		"retry": func(raw json.RawMessage) error { return decodeRetry(raw, path+".retry", p) },
+		"retry": func(raw json.RawMessage) error { return decodeRetry(raw, path, p, from) },
 		"breaker": func(raw json.RawMessage) error {
 			p.Breaker = inherited
 			return decodeBreaker(raw, path+".breaker", p)
 		},
-		"attempt_timeout":   durationField(&p.AttemptTimeout),
-		"timeout":           durationField(&p.Timeout),
+		"credits":           func(raw json.RawMessage) error { return decodeCredits(raw, path+".credits", &p.Credits) },
+		"attempt_timeout":   timeoutField(&p.AttemptTimeout),
+		"timeout":           setBy(&from.timeout, path, timeoutField(&p.Timeout)),
+		"body_idle_timeout": timeoutField(&p.BodyIdleTimeout),
 		"retry_statuses":    statusesField(&p.RetryStatuses),
 		"no_retry_statuses": statusesField(&p.NoRetryStatuses),
 		"no_retry":          boolField(&p.NoRetry),
@@ -113,14 +183,15 @@ func decodePolicy(raw json.RawMessage, path string, p *Policy, inherited breaker
 	})
 }
 
-func decodeRetry(raw json.RawMessage, path string, p *Policy) error {
-	r := &p.Retry
+// decodeRetry overlays the "retry" object raw of the policy at path on p.
+func decodeRetry(raw json.RawMessage, policyPath string, p *Policy, from *origins) error {
+	r, path := &p.Retry, policyPath+".retry"
 	return decodeObject(raw, path, fields{
 		"max_attempts":            intField(&r.MaxAttempts, 1, 100),
 		"base_delay":              durationField(&r.BaseDelay),
 		"max_delay":               durationField(&r.MaxDelay),
-		"max_elapsed":             durationField(&r.MaxElapsed),
-		"max_retry_after":         durationField(&r.MaxRetryAfter),
+		"max_elapsed":             setBy(&from.maxElapsed, policyPath, durationField(&r.MaxElapsed)),
+		"max_retry_after":         setBy(&from.maxRetryAfter, policyPath, durationField(&r.MaxRetryAfter)),
 		"require_idempotency_key": boolField(&r.RequireIdempotencyKey),
 		"wait_for_breaker":        boolField(&r.WaitForBreaker),
 		"budget": func(raw json.RawMessage) error {
@@ -144,8 +215,7 @@ func decodeRetry(raw json.RawMessage, path string, p *Policy) error {
 
 func decodeBreaker(raw json.RawMessage, path string, p *Policy) error {
 	b := &p.Breaker
-	latch := !b.DisableCreditLatch
-	err := decodeObject(raw, path, fields{
+	return decodeObject(raw, path, fields{
 		"window":               durationField(&b.Window),
 		"min_requests":         uintField(&b.MinRequests),
 		"failure_ratio":        floatField(&b.FailureRatio, 0, 1),
@@ -154,63 +224,146 @@ func decodeBreaker(raw json.RawMessage, path string, p *Policy) error {
 		"half_open_probes":     uintField(&b.HalfOpenProbes),
 		"count_rate_limited":   boolField(&b.CountRateLimited),
 		"max_keys":             intField(&b.MaxKeys, 1, 1<<20),
-		"credit_cooldown":      durationField(&b.CreditCooldown),
-		"credit_latch":         boolField(&latch),
+		"probe_timeout":        durationField(&b.ProbeTimeout),
 	})
-	b.DisableCreditLatch = !latch
-	return err
+}
+
+// decodeCredits overlays a "credits" object, {"enabled": bool, "cooldown":
+// duration, "max_keys": int}, on c.
+func decodeCredits(raw json.RawMessage, path string, c *Credits) error {
+	return decodeObject(raw, path, fields{
+		"enabled":  boolField(&c.Enabled),
+		"cooldown": durationField(&c.Cooldown),
+		"max_keys": intField(&c.MaxKeys, 1, 1<<20),
+	})
+}
+
+// setBy wraps decode so that a field found records path as its origin.
+func setBy(origin *string, path string, decode func(json.RawMessage) error) func(json.RawMessage) error {
+	return func(raw json.RawMessage) error {
+		*origin = path
+		return decode(raw)
+	}
 }
 
 // fields maps the names an object may hold to their decoders.
 type fields map[string]func(json.RawMessage) error
 
-// decodeObject decodes a JSON object field by field, rejecting unknown
-// names and reporting errors with their path.
+// decodeObject decodes a JSON object member by member, in order, rejecting
+// unknown, duplicate and null members, and reporting errors with their
+// path.
 func decodeObject(raw json.RawMessage, path string, fs fields) error {
-	var m map[string]json.RawMessage
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if err := dec.Decode(&m); err != nil || m == nil {
-		if err == nil {
-			err = errors.New("got null")
-		}
-		return &ConfigError{Field: path, Err: fmt.Errorf("want a JSON object: %w", err)}
-	}
-	for _, name := range sortedKeys(m) {
-		field := name
-		if path != "" {
-			field = path + "." + name
-		}
+	return walkObject(raw, path, memberPath, func(name, field string, value json.RawMessage) error {
 		f, ok := fs[name]
 		if !ok {
 			return &ConfigError{Field: field, Err: fmt.Errorf("unknown field (known: %s)", strings.Join(sortedKeys(fs), ", "))}
 		}
-		if err := f(m[name]); err != nil {
+		if string(value) == "null" {
+			// Every field has a zero value to leave it out for; null would
+			// otherwise mean zero for some decoders and an error for others.
+			return &ConfigError{Field: field, Err: errors.New("got null (leave the field out for its default)")}
+		}
+		if err := f(value); err != nil {
 			var ce *ConfigError
 			if errors.As(err, &ce) {
 				return err
 			}
 			return &ConfigError{Field: field, Err: err}
 		}
+		return nil
+	})
+}
+
+// walkObject calls f with each member of the JSON object raw, in order,
+// and the member's path (memberPath(path, name) or the like). It rejects
+// anything but an object, and a name seen before in the same object:
+// encoding/json would keep the last silently.
+func walkObject(raw json.RawMessage, path string, pathOf func(path, name string) string, f func(name, field string, value json.RawMessage) error) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return &ConfigError{Field: path, Err: fmt.Errorf("want a JSON object, got %s", jsonKind(raw))}
+	}
+	seen := make(map[string]bool)
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return &ConfigError{Field: path, Err: err}
+		}
+		name, _ := tok.(string) // in an object, always a string
+		field := pathOf(path, name)
+		if seen[name] {
+			return &ConfigError{Field: field, Err: errors.New("duplicate name: the object names it before")}
+		}
+		seen[name] = true
+		var value json.RawMessage
+		if err := dec.Decode(&value); err != nil {
+			return &ConfigError{Field: field, Err: err}
+		}
+		if err := f(name, field, value); err != nil {
+			return err
+		}
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return &ConfigError{Field: path, Err: err}
 	}
 	return nil
 }
 
+// jsonKind names the kind of JSON value raw holds.
+func jsonKind(raw json.RawMessage) string {
+	raw = bytes.TrimLeft(raw, " \t\r\n")
+	if len(raw) == 0 {
+		return "nothing"
+	}
+	switch raw[0] {
+	case '{':
+		return "an object"
+	case '[':
+		return "a list"
+	case '"':
+		return "a string"
+	case 'n':
+		return "null"
+	case 't', 'f':
+		return "a boolean"
+	}
+	return "a number"
+}
+
+// durationField decodes a duration string such as "250ms".
 func durationField(dst *time.Duration) func(json.RawMessage) error {
-	return func(raw json.RawMessage) error {
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return fmt.Errorf("want a duration string such as \"250ms\", got %s", raw)
+	return func(raw json.RawMessage) error { return decodeDuration(raw, dst, false) }
+}
+
+// timeoutField decodes a duration string, or "none" for [NoTimeout].
+func timeoutField(dst *time.Duration) func(json.RawMessage) error {
+	return func(raw json.RawMessage) error { return decodeDuration(raw, dst, true) }
+}
+
+func decodeDuration(raw json.RawMessage, dst *time.Duration, timeout bool) error {
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return fmt.Errorf("want a duration string such as \"250ms\", got %s", raw)
+	}
+	if s == "none" {
+		if !timeout {
+			return errors.New(`"none" turns a timeout off; this field is not one (attempt_timeout, timeout and body_idle_timeout are)`)
 		}
-		d, err := time.ParseDuration(s)
-		if err != nil {
-			return fmt.Errorf("invalid duration %q", s)
-		}
-		if d < 0 {
-			return fmt.Errorf("negative duration %q", s)
-		}
-		*dst = d
+		*dst = NoTimeout
 		return nil
 	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("invalid duration %q", s)
+	}
+	if d < 0 {
+		if timeout {
+			return fmt.Errorf("negative duration %q (\"none\" turns the timeout off)", s)
+		}
+		return fmt.Errorf("negative duration %q", s)
+	}
+	*dst = d
+	return nil
 }
 
 func intField(dst *int, lo, hi int) func(json.RawMessage) error {
@@ -275,6 +428,9 @@ func statusesField(dst *[]int) func(json.RawMessage) error {
 				return fmt.Errorf("%d is not an HTTP status code", c)
 			}
 		}
+		if len(codes) == 0 {
+			codes = nil // [] reads back as what it writes: no codes
+		}
 		*dst = codes
 		return nil
 	}
@@ -287,4 +443,197 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// MarshalJSON writes c as a policy file that [ParseConfig] reads back:
+// durations as strings, [NoTimeout] as "none", zero fields left out, and
+// each endpoint as what it changes from the default (so an endpoint that
+// shares the default's breakers has no "breaker").
+//
+// A Config that ParseConfig returned reads back equal, but for what no
+// file holds: the code-only hooks (classifiers, Backoff, Key,
+// OnStateChange, OnLatch, Tracing), and retry budgets, whose parameters a
+// [retry.Budget] does not reveal (an endpoint's budget of its own reads
+// back as the shared one). A Config built in code reads back as a Stack
+// would run it: a negative duration that is not a timeout, which means the
+// default, is written as "0s", and an endpoint's zero count that a file
+// cannot hold (max_attempts, the breaker's counts) as the default it
+// stands for. Values out of a file's ranges are written as they are, for
+// ParseConfig to reject.
+func (c Config) MarshalJSON() ([]byte, error) {
+	var o object
+	if def := encodePolicy(c.Default, Policy{}); !def.isEmpty() {
+		o.addObject("default", def)
+	}
+	if len(c.Endpoints) > 0 {
+		var eps object
+		for _, pattern := range sortedKeys(c.Endpoints) {
+			eps.addObject(pattern, encodePolicy(c.Endpoints[pattern], c.Default))
+		}
+		o.addObject("endpoints", &eps)
+	}
+	if o.err != nil {
+		return nil, fmt.Errorf("transport: writing a policy file: %w", o.err)
+	}
+	return o.bytes(), nil
+}
+
+// encodePolicy writes the fields of p that differ from base's: for the
+// default policy, base is the zero Policy; for an endpoint, the default,
+// which ParseConfig starts it from.
+func encodePolicy(p, base Policy) *object {
+	var o object
+	if r := encodeRetry(p.Retry, base.Retry); !r.isEmpty() {
+		o.addObject("retry", r)
+	}
+	if !reflect.ValueOf(p.Breaker).IsZero() {
+		o.addObject("breaker", encodeBreaker(p.Breaker, base.Breaker))
+	}
+	if c := encodeCredits(p.Credits, base.Credits); !c.isEmpty() {
+		o.addObject("credits", c)
+	}
+	o.timeout("attempt_timeout", p.AttemptTimeout, base.AttemptTimeout)
+	o.timeout("timeout", p.Timeout, base.Timeout)
+	o.timeout("body_idle_timeout", p.BodyIdleTimeout, base.BodyIdleTimeout)
+	o.statuses("retry_statuses", p.RetryStatuses, base.RetryStatuses)
+	o.statuses("no_retry_statuses", p.NoRetryStatuses, base.NoRetryStatuses)
+	o.bool("no_retry", p.NoRetry, base.NoRetry)
+	o.bool("no_breaker", p.NoBreaker, base.NoBreaker)
+	o.bool("no_tracing", p.NoTracing, base.NoTracing)
+	return &o
+}
+
+func encodeRetry(r, base retry.Policy) *object {
+	var o object
+	o.count("max_attempts", r.MaxAttempts, base.MaxAttempts, retry.DefaultMaxAttempts)
+	o.duration("base_delay", r.BaseDelay, base.BaseDelay)
+	o.duration("max_delay", r.MaxDelay, base.MaxDelay)
+	o.duration("max_elapsed", r.MaxElapsed, base.MaxElapsed)
+	o.duration("max_retry_after", r.MaxRetryAfter, base.MaxRetryAfter)
+	o.bool("require_idempotency_key", r.RequireIdempotencyKey, base.RequireIdempotencyKey)
+	o.bool("wait_for_breaker", r.WaitForBreaker, base.WaitForBreaker)
+	return &o
+}
+
+func encodeBreaker(b, base breaker.Policy) *object {
+	var o object
+	o.duration("window", b.Window, base.Window)
+	o.count("min_requests", int(b.MinRequests), int(base.MinRequests), breaker.DefaultMinRequests)
+	o.float("failure_ratio", b.FailureRatio, base.FailureRatio)
+	o.count("consecutive_failures", int(b.ConsecutiveFailures), int(base.ConsecutiveFailures), breaker.DefaultConsecutiveFailures)
+	o.duration("open_timeout", b.OpenTimeout, base.OpenTimeout)
+	o.count("half_open_probes", int(b.HalfOpenProbes), int(base.HalfOpenProbes), breaker.DefaultHalfOpenProbes)
+	o.bool("count_rate_limited", b.CountRateLimited, base.CountRateLimited)
+	o.count("max_keys", b.MaxKeys, base.MaxKeys, breaker.DefaultMaxKeys)
+	o.duration("probe_timeout", b.ProbeTimeout, base.ProbeTimeout)
+	return &o
+}
+
+func encodeCredits(c, base Credits) *object {
+	var o object
+	o.bool("enabled", c.Enabled, base.Enabled)
+	o.duration("cooldown", c.Cooldown, base.Cooldown)
+	o.count("max_keys", c.MaxKeys, base.MaxKeys, credits.DefaultMaxKeys)
+	return &o
+}
+
+// object builds a JSON object member by member, in order. Its typed adders
+// write a member only when its value differs from base's.
+type object struct {
+	b   []byte
+	err error // the first value that could not be written
+}
+
+func (o *object) isEmpty() bool { return len(o.b) == 0 }
+
+func (o *object) bytes() []byte {
+	if o.isEmpty() {
+		return []byte("{}")
+	}
+	return append(o.b, '}')
+}
+
+func (o *object) add(name string, value []byte) {
+	if o.isEmpty() {
+		o.b = append(o.b, '{')
+	} else {
+		o.b = append(o.b, ',')
+	}
+	o.b = appendJSON(o.b, name, &o.err)
+	o.b = append(o.b, ':')
+	o.b = append(o.b, value...)
+}
+
+func (o *object) addValue(name string, v any) { o.add(name, appendJSON(nil, v, &o.err)) }
+
+func (o *object) addObject(name string, child *object) {
+	o.add(name, child.bytes())
+	if o.err == nil {
+		o.err = child.err
+	}
+}
+
+// duration writes a duration that is not a timeout: negative ones mean the
+// default, as zero does.
+func (o *object) duration(name string, d, base time.Duration) {
+	if d, base = max(d, 0), max(base, 0); d != base {
+		o.addValue(name, d.String())
+	}
+}
+
+// timeout writes a timeout: negative ones are [NoTimeout], "none".
+func (o *object) timeout(name string, d, base time.Duration) {
+	if d, base = max(d, NoTimeout), max(base, NoTimeout); d == base {
+		return
+	}
+	if d == NoTimeout {
+		o.addValue(name, "none")
+	} else {
+		o.addValue(name, d.String())
+	}
+}
+
+// count writes a count whose zero a file cannot hold: zero is written as
+// def, the value it stands for.
+func (o *object) count(name string, n, base, def int) {
+	if n, base = max(n, 0), max(base, 0); n == base {
+		return
+	}
+	if n == 0 {
+		n = def
+	}
+	o.addValue(name, n)
+}
+
+func (o *object) float(name string, f, base float64) {
+	if f, base = max(f, 0), max(base, 0); f != base {
+		o.addValue(name, f)
+	}
+}
+
+func (o *object) bool(name string, v, base bool) {
+	if v != base {
+		o.addValue(name, v)
+	}
+}
+
+func (o *object) statuses(name string, codes, base []int) {
+	if !slices.Equal(codes, base) {
+		if codes == nil {
+			codes = []int{}
+		}
+		o.addValue(name, codes)
+	}
+}
+
+// appendJSON appends v's JSON to b, recording the first error in *errp.
+func appendJSON(b []byte, v any, errp *error) []byte {
+	j, err := json.Marshal(v)
+	if err != nil {
+		if *errp == nil {
+			*errp = err
+		}
+		return append(b, "null"...)
+	}
+	return append(b, j...)
 }

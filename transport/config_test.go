@@ -1,11 +1,19 @@
 package transport
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
+	"net/http"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/resilient-http/resilient/transport/breaker"
+	"github.com/resilient-http/resilient/transport/credits"
+	"github.com/resilient-http/resilient/transport/retry"
 )
 
 func TestParsePartnerPolicyFile(t *testing.T) {
@@ -18,19 +26,28 @@ func TestParsePartnerPolicyFile(t *testing.T) {
 		d.Timeout != time.Minute || d.Breaker.ConsecutiveFailures != 10 || d.Breaker.OpenTimeout != 30*time.Second {
 		t.Errorf("default = %+v", d)
 	}
+	// Resolved: what the file leaves out comes back explicit.
+	if d.Retry.MaxRetryAfter != 30*time.Second || d.Retry.MaxElapsed != 30*time.Second || d.BodyIdleTimeout != DefaultBodyIdleTimeout {
+		t.Errorf("default bounds = %v, %v, %v; want 30s, 30s, 1m", d.Retry.MaxRetryAfter, d.Retry.MaxElapsed, d.BodyIdleTimeout)
+	}
 	e := cfg.Endpoints["POST /v1/enhancements"]
 	// Overridden fields, and inherited ones.
 	if e.Retry.MaxAttempts != 4 || e.Retry.MaxRetryAfter != time.Minute || e.AttemptTimeout != 30*time.Second ||
-		e.Retry.BaseDelay != 100*time.Millisecond || e.Timeout != time.Minute || e.Retry.Budget == nil {
+		e.Retry.BaseDelay != 100*time.Millisecond || e.Retry.Budget == nil {
 		t.Errorf("POST /v1/enhancements = %+v", e)
+	}
+	// Issue 12 item 7: a Retry-After of up to 60s can be waited out.
+	if e.Retry.MaxElapsed < e.Retry.MaxRetryAfter || e.Timeout < e.Retry.MaxElapsed {
+		t.Errorf("POST /v1/enhancements bounds max_retry_after %v, max_elapsed %v, timeout %v are out of order",
+			e.Retry.MaxRetryAfter, e.Retry.MaxElapsed, e.Timeout)
 	}
 	if !reflect.ValueOf(e.Breaker).IsZero() {
 		t.Errorf("an endpoint without \"breaker\" must share the default's breakers, got %+v", e.Breaker)
 	}
-	if l := cfg.Endpoints["POST /v1/lists"]; !l.Retry.RequireIdempotencyKey || l.Retry.MaxAttempts != 3 {
-		t.Errorf("POST /v1/lists = %+v", l.Retry)
+	if l := cfg.Endpoints["POST /v1/lists"]; !l.Retry.RequireIdempotencyKey || l.Retry.MaxAttempts != 3 || l.Timeout != time.Minute {
+		t.Errorf("POST /v1/lists = %+v", l)
 	}
-	if x := cfg.Endpoints["/v1/exports/"]; !x.NoRetry || x.Breaker.ConsecutiveFailures != 3 || x.Breaker.OpenTimeout != 30*time.Second || x.AttemptTimeout != 0 {
+	if x := cfg.Endpoints["/v1/exports/"]; !x.NoRetry || x.Breaker.ConsecutiveFailures != 3 || x.Breaker.OpenTimeout != 30*time.Second || x.AttemptTimeout != NoTimeout {
 		t.Errorf("/v1/exports/ = %+v (its breaker starts from the default's settings)", x)
 	}
 	if got := cfg.Endpoints["DELETE /v1/lists/{id}"].RetryStatuses; len(got) != 1 || got[0] != 409 {
@@ -41,28 +58,69 @@ func TestParsePartnerPolicyFile(t *testing.T) {
 	}
 }
 
+// configErrors are the shapes of bad policy files, also seeds of
+// FuzzParseConfig.
+var configErrors = []struct {
+	name, json, field, msg string
+}{
+	{"not JSON", `{`, "", "want a JSON object"},
+	{"not an object", `[]`, "", "want a JSON object, got a list"},
+	{"top-level unknown", `{"defaults": {}}`, "defaults", "unknown field"},
+	{"unknown policy field", `{"default": {"retries": {}}}`, "default.retries", "unknown field"},
+	{"unknown retry field", `{"default": {"retry": {"max_atempts": 3}}}`, "default.retry.max_atempts", "known: base_delay"},
+	{"bad duration", `{"default": {"retry": {"base_delay": "fast"}}}`, "default.retry.base_delay", `invalid duration "fast"`},
+	{"number for duration", `{"default": {"attempt_timeout": 5}}`, "default.attempt_timeout", "want a duration string"},
+	{"negative duration", `{"default": {"retry": {"max_delay": "-1s"}}}`, "default.retry.max_delay", "negative duration"},
+	{"negative timeout", `{"default": {"timeout": "-1s"}}`, "default.timeout", `"none" turns the timeout off`},
+	{"none for a delay", `{"default": {"retry": {"base_delay": "none"}}}`, "default.retry.base_delay", "not one"},
+	{"none for max_elapsed", `{"endpoints": {"GET /x": {"retry": {"max_elapsed": "none"}}}}`, `endpoints["GET /x"].retry.max_elapsed`, `"none" turns a timeout off`},
+	{"none for a breaker", `{"default": {"breaker": {"open_timeout": "none"}}}`, "default.breaker.open_timeout", "not one"},
+	{"None is not none", `{"default": {"timeout": "None"}}`, "default.timeout", "invalid duration"},
+	{"attempts out of range", `{"default": {"retry": {"max_attempts": 0}}}`, "default.retry.max_attempts", "out of range"},
+	{"ratio out of range", `{"default": {"breaker": {"failure_ratio": 1.5}}}`, "default.breaker.failure_ratio", "out of range"},
+	{"bad status", `{"default": {"retry_statuses": [42]}}`, "default.retry_statuses", "not an HTTP status code"},
+	{"bool as string", `{"default": {"no_retry": "yes"}}`, "default.no_retry", "want true or false"},
+	{"null", `{"default": {"no_retry": null}}`, "default.no_retry", "got null"},
+	{"null ratio", `{"default": {"breaker": {"failure_ratio": null}}}`, "default.breaker.failure_ratio", "got null"},
+	{"null endpoints", `{"endpoints": null}`, "endpoints", "got null"},
+	{"budget window", `{"default": {"retry": {"budget": {"window": "0s"}}}}`, "default.retry.budget.window", "must be positive"},
+	{"unknown endpoint field", `{"endpoints": {"GET /x": {"retry": {"max_attempts": 2, "jitter": 1}}}}`, `endpoints["GET /x"].retry.jitter`, "unknown field"},
+	{"bad pattern", `{"endpoints": {"GET /v1/{id": {}}}`, `endpoints["GET /v1/{id"]`, "endpoint pattern"},
+	{"conflicting patterns", `{"endpoints": {"GET /a/{x}": {}, "GET /a/{y}": {}}}`, `endpoints["GET /a/{y}"]`, "conflicts"},
+	{"policy not an object", `{"default": []}`, "default", "want a JSON object"},
+	{"endpoint not an object", `{"endpoints": {"GET /x": 3}}`, `endpoints["GET /x"]`, "want a JSON object, got a number"},
+
+	// Issue 12 item 9: text after the object, duplicate names.
+	{"trailing text", `{"default": {}} garbage`, "offset 16", "text after the top-level object"},
+	{"two objects", "{}\n{}", "offset 3", "text after the top-level object"},
+	{"trailing brace", `{}}`, "offset 2", "text after the top-level object"},
+	{"duplicate top-level", `{"default": {}, "default": {}}`, "default", "duplicate name"},
+	{"duplicate escaped", `{"default": {}, "d\u0065fault": {}}`, "default", "duplicate name"},
+	{"duplicate policy field", `{"default": {"timeout": "1s", "timeout": "2s"}}`, "default.timeout", "duplicate name"},
+	{"duplicate retry field", `{"default": {"retry": {"max_attempts": 2, "max_attempts": 3}}}`, "default.retry.max_attempts", "duplicate name"},
+	{"duplicate retry object", `{"default": {"retry": {}, "retry": {}}}`, "default.retry", "duplicate name"},
+	{"duplicate budget field", `{"default": {"retry": {"budget": {"ratio": 0.1, "ratio": 0.2}}}}`, "default.retry.budget.ratio", "duplicate name"},
+	{"duplicate breaker field", `{"default": {"breaker": {"window": "1s", "window": "1s"}}}`, "default.breaker.window", "duplicate name"},
+	{"duplicate pattern", `{"endpoints": {"GET /x": {}, "GET /x": {"no_retry": true}}}`, `endpoints["GET /x"]`, "duplicate name"},
+	{"duplicate endpoint field", `{"endpoints": {"GET /x": {"no_retry": true, "no_retry": false}}}`, `endpoints["GET /x"].no_retry`, "duplicate name"},
+
+	// Issue 12 item 7: set values out of order, named both.
+	{"retry-after over elapsed", `{"default": {"retry": {"max_retry_after": "60s", "max_elapsed": "30s"}}}`,
+		"default.retry.max_retry_after", "1m0s exceeds default.retry.max_elapsed (30s)"},
+	{"elapsed over timeout", `{"default": {"retry": {"max_elapsed": "1m"}, "timeout": "10s"}}`,
+		"default.retry.max_elapsed", "1m0s exceeds default.timeout (10s)"},
+	{"retry-after over timeout", `{"default": {"retry": {"max_retry_after": "1m"}, "timeout": "10s"}}`,
+		"default.retry.max_retry_after", "1m0s exceeds default.timeout (10s)"},
+	{"endpoint's over the default's", `{"default": {"retry": {"max_elapsed": "30s"}}, "endpoints": {"POST /v1/enhancements": {"retry": {"max_retry_after": "60s"}}}}`,
+		`endpoints["POST /v1/enhancements"].retry.max_retry_after`, "1m0s exceeds default.retry.max_elapsed (30s)"},
+	{"default's over the endpoint's", `{"default": {"retry": {"max_retry_after": "30s"}}, "endpoints": {"GET /x": {"timeout": "10s"}}}`,
+		`endpoints["GET /x"].timeout`, `10s is shorter than default.retry.max_retry_after (30s)`},
+	{"endpoint's own pair", `{"default": {"timeout": "1h"}, "endpoints": {"GET /x": {"retry": {"max_elapsed": "2m"}, "timeout": "1m"}}}`,
+		`endpoints["GET /x"].retry.max_elapsed`, `2m0s exceeds endpoints["GET /x"].timeout (1m0s)`},
+}
+
 func TestParseConfigErrors(t *testing.T) {
-	tests := []struct {
-		name, json, field, msg string
-	}{
-		{"not JSON", `{`, "", "want a JSON object"},
-		{"top-level unknown", `{"defaults": {}}`, "defaults", "unknown field"},
-		{"unknown policy field", `{"default": {"retries": {}}}`, "default.retries", "unknown field"},
-		{"unknown retry field", `{"default": {"retry": {"max_atempts": 3}}}`, "default.retry.max_atempts", "known: base_delay"},
-		{"bad duration", `{"default": {"retry": {"base_delay": "fast"}}}`, "default.retry.base_delay", `invalid duration "fast"`},
-		{"number for duration", `{"default": {"attempt_timeout": 5}}`, "default.attempt_timeout", "want a duration string"},
-		{"negative duration", `{"default": {"timeout": "-1s"}}`, "default.timeout", "negative duration"},
-		{"attempts out of range", `{"default": {"retry": {"max_attempts": 0}}}`, "default.retry.max_attempts", "out of range"},
-		{"ratio out of range", `{"default": {"breaker": {"failure_ratio": 1.5}}}`, "default.breaker.failure_ratio", "out of range"},
-		{"bad status", `{"default": {"retry_statuses": [42]}}`, "default.retry_statuses", "not an HTTP status code"},
-		{"bool as string", `{"default": {"no_retry": "yes"}}`, "default.no_retry", "want true or false"},
-		{"budget window", `{"default": {"retry": {"budget": {"window": "0s"}}}}`, "default.retry.budget.window", "must be positive"},
-		{"unknown endpoint field", `{"endpoints": {"GET /x": {"retry": {"max_attempts": 2, "jitter": 1}}}}`, `endpoints["GET /x"].retry.jitter`, "unknown field"},
-		{"bad pattern", `{"endpoints": {"GET /v1/{id": {}}}`, `endpoints["GET /v1/{id"]`, "endpoint pattern"},
-		{"conflicting patterns", `{"endpoints": {"GET /a/{x}": {}, "GET /a/{y}": {}}}`, `endpoints["GET /a/{y}"]`, "conflicts"},
-		{"policy not an object", `{"default": []}`, "default", "want a JSON object"},
-	}
-	for _, tc := range tests {
+	for _, tc := range configErrors {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseConfig([]byte(tc.json))
 			var ce *ConfigError
@@ -77,4 +135,353 @@ func TestParseConfigErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestParseConfigAccepts guards what strictness must not reject, and what
+// "none" and "0s" mean (issue 12 item 2).
+func TestParseConfigAccepts(t *testing.T) {
+	tests := []struct {
+		name, json string
+		check      func(t *testing.T, cfg Config)
+	}{
+		{"whitespace around", " \n\t{}\r\n ", func(t *testing.T, cfg Config) {}},
+		{"same name in different objects", `{"default": {"retry": {"max_attempts": 2}}, "endpoints": {"GET /x": {"retry": {"max_attempts": 3}}}}`,
+			func(t *testing.T, cfg Config) {
+				if cfg.Default.Retry.MaxAttempts != 2 || cfg.Endpoints["GET /x"].Retry.MaxAttempts != 3 {
+					t.Errorf("max_attempts = %d, %d; want 2, 3", cfg.Default.Retry.MaxAttempts, cfg.Endpoints["GET /x"].Retry.MaxAttempts)
+				}
+			}},
+		{"none", `{"default": {"attempt_timeout": "none", "timeout": "none", "body_idle_timeout": "none"}}`,
+			func(t *testing.T, cfg Config) {
+				d := cfg.Default
+				if d.AttemptTimeout != NoTimeout || d.Timeout != NoTimeout || d.BodyIdleTimeout != NoTimeout {
+					t.Errorf("timeouts = %v, %v, %v; want NoTimeout ×3", d.AttemptTimeout, d.Timeout, d.BodyIdleTimeout)
+				}
+				if d.Retry.MaxElapsed != retry.DefaultMaxElapsed || d.Retry.MaxRetryAfter != retry.DefaultMaxRetryAfter {
+					t.Errorf("retry bounds = %v, %v; want the defaults with no total timeout", d.Retry.MaxElapsed, d.Retry.MaxRetryAfter)
+				}
+			}},
+		{"0s is the default", `{"default": {"attempt_timeout": "0s", "timeout": "0s", "body_idle_timeout": "0s", "retry": {"max_elapsed": "0s"}}}`,
+			func(t *testing.T, cfg Config) {
+				d := cfg.Default
+				if d.AttemptTimeout != DefaultAttemptTimeout || d.Timeout != DefaultTimeout || d.BodyIdleTimeout != DefaultBodyIdleTimeout ||
+					d.Retry.MaxElapsed != retry.DefaultMaxElapsed {
+					t.Errorf("timeouts = %v, %v, %v, %v; want the defaults", d.AttemptTimeout, d.Timeout, d.BodyIdleTimeout, d.Retry.MaxElapsed)
+				}
+			}},
+		{"endpoint turns an inherited timeout off", `{"default": {"attempt_timeout": "5s"}, "endpoints": {"GET /x": {"attempt_timeout": "none"}}}`,
+			func(t *testing.T, cfg Config) {
+				if got := cfg.Endpoints["GET /x"].AttemptTimeout; got != NoTimeout {
+					t.Errorf("attempt_timeout = %v, want NoTimeout", got)
+				}
+			}},
+		{"endpoint's 0s is the package default", `{"default": {"attempt_timeout": "5s"}, "endpoints": {"GET /x": {"attempt_timeout": "0s"}}}`,
+			func(t *testing.T, cfg Config) {
+				if got := cfg.Endpoints["GET /x"].AttemptTimeout; got != DefaultAttemptTimeout {
+					t.Errorf("attempt_timeout = %v, want %v", got, DefaultAttemptTimeout)
+				}
+			}},
+		{"empty status list", `{"default": {"retry_statuses": [409]}, "endpoints": {"GET /x": {"retry_statuses": []}}}`,
+			func(t *testing.T, cfg Config) {
+				if got := cfg.Endpoints["GET /x"].RetryStatuses; got != nil {
+					t.Errorf("retry_statuses = %#v, want nil", got)
+				}
+			}},
+		// An endpoint's own value implies its others, not the default's.
+		{"endpoint implies", `{"default": {"timeout": "5m"}, "endpoints": {"GET /x": {"retry": {"max_retry_after": "2m"}}, "GET /y": {"timeout": "10s"}}}`,
+			func(t *testing.T, cfg Config) {
+				if x := cfg.Endpoints["GET /x"]; x.Retry.MaxElapsed != 2*time.Minute || x.Timeout != 5*time.Minute {
+					t.Errorf("GET /x max_elapsed, timeout = %v, %v; want 2m, 5m", x.Retry.MaxElapsed, x.Timeout)
+				}
+				if y := cfg.Endpoints["GET /y"]; y.Retry.MaxElapsed != 10*time.Second || y.Retry.MaxRetryAfter != 10*time.Second {
+					t.Errorf("GET /y max_elapsed, max_retry_after = %v, %v; want 10s, 10s", y.Retry.MaxElapsed, y.Retry.MaxRetryAfter)
+				}
+				if d := cfg.Default; d.Retry.MaxElapsed != retry.DefaultMaxElapsed || d.Retry.MaxRetryAfter != retry.DefaultMaxRetryAfter {
+					t.Errorf("default max_elapsed, max_retry_after = %v, %v; want the defaults", d.Retry.MaxElapsed, d.Retry.MaxRetryAfter)
+				}
+			}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := ParseConfig([]byte(tc.json))
+			if err != nil {
+				t.Fatalf("ParseConfig() error = %v", err)
+			}
+			tc.check(t, cfg)
+		})
+	}
+}
+
+// withoutBudgets clears what MarshalJSON cannot write: a retry.Budget's
+// parameters are not readable outside package retry.
+func withoutBudgets(cfg Config) Config {
+	cfg.Default.Retry.Budget = nil
+	if cfg.Endpoints != nil {
+		eps := make(map[string]Policy, len(cfg.Endpoints))
+		for k, p := range cfg.Endpoints {
+			p.Retry.Budget = nil
+			eps[k] = p
+		}
+		cfg.Endpoints = eps
+	}
+	return cfg
+}
+
+// roundTrip marshals cfg and parses it back. What a file reads back (a
+// resolved Config) must write the same bytes again.
+func roundTrip(t *testing.T, cfg Config) (Config, []byte) {
+	t.Helper()
+	out, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatalf("json.Marshal() error = %v", err)
+	}
+	back, err := ParseConfig(out)
+	if err != nil {
+		t.Fatalf("ParseConfig(%s) error = %v", out, err)
+	}
+	again, err := json.Marshal(back)
+	if err != nil {
+		t.Fatalf("json.Marshal(read back) error = %v", err)
+	}
+	if backAgain, err := ParseConfig(again); err != nil {
+		t.Fatalf("ParseConfig(%s) error = %v", again, err)
+	} else if third, _ := json.Marshal(backAgain); !bytes.Equal(third, again) {
+		t.Errorf("a file read back writes\n%s\nthen\n%s", again, third)
+	}
+	return back, out
+}
+
+// TestConfigRoundTripPartner guards issue 12 item 2: the partner file
+// written back reads back equal.
+func TestConfigRoundTripPartner(t *testing.T) {
+	cfg, err := LoadConfig("testdata/partner-api.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, out := roundTrip(t, cfg)
+	if !reflect.DeepEqual(withoutBudgets(back), withoutBudgets(cfg)) {
+		t.Errorf("read back\n%+v\nwant\n%+v\nfrom %s", back, cfg, out)
+	}
+	if again, _ := json.Marshal(back); !bytes.Equal(again, out) {
+		t.Errorf("written again\n%s\nwant\n%s", again, out)
+	}
+	var generic struct{ Endpoints map[string]map[string]any }
+	if err := json.Unmarshal(out, &generic); err != nil {
+		t.Fatal(err)
+	}
+	eps := generic.Endpoints
+	if x := eps["/v1/exports/"]; x["attempt_timeout"] != "none" || x["timeout"] != "5m0s" || x["breaker"] == nil {
+		t.Errorf("/v1/exports/ written as %v, want attempt_timeout none, timeout 5m0s, its breaker", x)
+	}
+	if e := eps["POST /v1/enhancements"]; e["breaker"] != nil || e["attempt_timeout"] != "30s" {
+		t.Errorf("POST /v1/enhancements written as %v, want no breaker (shared), attempt_timeout 30s", e)
+	}
+	if l := eps["POST /v1/lists"]; len(l) != 1 {
+		t.Errorf("POST /v1/lists written as %v, want only what it changes (retry)", l)
+	}
+	// json.Unmarshal reads what json.Marshal writes.
+	var viaJSON Config
+	if err := json.Unmarshal(out, &viaJSON); err != nil {
+		t.Fatalf("json.Unmarshal() error = %v", err)
+	}
+	if !reflect.DeepEqual(viaJSON, back) {
+		t.Errorf("json.Unmarshal = %+v, want %+v", viaJSON, back)
+	}
+}
+
+// TestConfigRoundTrip writes Configs built in code and checks what a file
+// makes of them (issue 12 item 2).
+func TestConfigRoundTrip(t *testing.T) {
+	resolved := func(t *testing.T, p Policy) Policy {
+		t.Helper()
+		r, err := p.resolve("test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	tests := []struct {
+		name string
+		cfg  Config
+		want func(t *testing.T) Config // nil: cfg resolved
+		json []string                  // fragments the file must hold
+		not  []string                  // and must not
+	}{
+		{name: "zero", cfg: Config{}, json: []string{`{}`}, not: []string{"default"}},
+		{name: "zero resolved", cfg: Config{Default: mustResolve(Policy{})},
+			json: []string{`{"default":{"retry":{"max_elapsed":"30s","max_retry_after":"30s"},"attempt_timeout":"10s","timeout":"30s","body_idle_timeout":"1m0s"}}`}},
+		{name: "none", cfg: Config{Default: Policy{AttemptTimeout: NoTimeout, Timeout: -time.Second, BodyIdleTimeout: NoTimeout}},
+			json: []string{`"attempt_timeout":"none","timeout":"none","body_idle_timeout":"none"`}},
+		{name: "every field", cfg: Config{Default: Policy{
+			Retry: retry.Policy{MaxAttempts: 7, BaseDelay: time.Millisecond, MaxDelay: time.Second, MaxElapsed: time.Minute,
+				MaxRetryAfter: 20 * time.Second, RequireIdempotencyKey: true, WaitForBreaker: true},
+			Breaker: breaker.Policy{Window: time.Second, MinRequests: 5, FailureRatio: 0.25, ConsecutiveFailures: 4,
+				OpenTimeout: time.Second, HalfOpenProbes: 2, CountRateLimited: true, MaxKeys: 9, ProbeTimeout: 3 * time.Second},
+			Credits:        Credits{Enabled: true, Policy: credits.Policy{Cooldown: time.Hour, MaxKeys: 3}},
+			AttemptTimeout: time.Second, Timeout: 2 * time.Minute, BodyIdleTimeout: 5 * time.Second,
+			RetryStatuses: []int{409}, NoRetryStatuses: []int{503, 504}, NoRetry: true, NoBreaker: true, NoTracing: true,
+		}}},
+		{name: "endpoint undoes the default", cfg: Config{
+			Default: Policy{Retry: retry.Policy{MaxAttempts: 5, RequireIdempotencyKey: true}, AttemptTimeout: time.Second,
+				RetryStatuses: []int{409}, NoTracing: true, Breaker: breaker.Policy{ConsecutiveFailures: 3}},
+			Endpoints: map[string]Policy{"GET /x": {Retry: retry.Policy{MaxAttempts: 5}, Breaker: breaker.Policy{MaxKeys: 2, ConsecutiveFailures: 3}}},
+		}, json: []string{`"GET /x":{"retry":{"require_idempotency_key":false},"breaker":{"max_keys":2},"attempt_timeout":"0s","retry_statuses":[],"no_tracing":false}`}},
+		{name: "zero counts a file cannot hold", cfg: Config{
+			Default:   Policy{Retry: retry.Policy{MaxAttempts: 5}, Breaker: breaker.Policy{ConsecutiveFailures: 3}},
+			Endpoints: map[string]Policy{"GET /x": {Breaker: breaker.Policy{MaxKeys: 2}}},
+		}, want: func(t *testing.T) Config {
+			return Config{
+				Default: resolved(t, Policy{Retry: retry.Policy{MaxAttempts: 5}, Breaker: breaker.Policy{ConsecutiveFailures: 3}}),
+				Endpoints: map[string]Policy{"GET /x": resolved(t, Policy{Retry: retry.Policy{MaxAttempts: retry.DefaultMaxAttempts},
+					Breaker: breaker.Policy{MaxKeys: 2, ConsecutiveFailures: breaker.DefaultConsecutiveFailures}})},
+			}
+		}, json: []string{`"GET /x":{"retry":{"max_attempts":3},"breaker":{"consecutive_failures":10,"max_keys":2}`}},
+		{name: "own breaker like the default's", cfg: Config{
+			Default:   Policy{Breaker: breaker.Policy{ConsecutiveFailures: 3}},
+			Endpoints: map[string]Policy{"GET /own": {Breaker: breaker.Policy{ConsecutiveFailures: 3}}, "GET /shared": {}},
+		}, json: []string{`"GET /own":{"breaker":{}`}, not: []string{`"GET /shared":{"breaker"`}},
+		{name: "negative delays mean the default", cfg: Config{Default: Policy{Retry: retry.Policy{BaseDelay: -time.Second}}},
+			want: func(t *testing.T) Config { return Config{Default: resolved(t, Policy{})} }, not: []string{"base_delay"}},
+		{name: "pattern needing escapes", cfg: Config{Endpoints: map[string]Policy{`GET /a/"q"/<b>`: {NoRetry: true}}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			want := tc.cfg
+			if tc.want != nil {
+				want = tc.want(t)
+			} else {
+				want.Default = resolved(t, want.Default)
+				if want.Endpoints != nil {
+					want.Endpoints = make(map[string]Policy, len(tc.cfg.Endpoints))
+					for k, p := range tc.cfg.Endpoints {
+						want.Endpoints[k] = resolved(t, p)
+					}
+				}
+			}
+			back, out := roundTrip(t, tc.cfg)
+			if !reflect.DeepEqual(back, want) {
+				t.Errorf("read back\n%+v\nwant\n%+v\nfrom %s", back, want, out)
+			}
+			for _, s := range tc.json {
+				if !strings.Contains(string(out), s) {
+					t.Errorf("written %s\nwant it to hold %s", out, s)
+				}
+			}
+			for _, s := range tc.not {
+				if strings.Contains(string(out), s) {
+					t.Errorf("written %s\nwant it not to hold %s", out, s)
+				}
+			}
+		})
+	}
+}
+
+func mustResolve(p Policy) Policy {
+	r, err := p.resolve("test")
+	if err != nil {
+		panic(err)
+	}
+	return r
+}
+
+func TestMarshalConfigError(t *testing.T) {
+	_, err := json.Marshal(Config{Default: Policy{Breaker: breaker.Policy{FailureRatio: nanFloat()}}})
+	if err == nil {
+		t.Fatal("json.Marshal(failure_ratio NaN) error = nil, want one")
+	}
+}
+
+func nanFloat() float64 {
+	zero := 0.0
+	return zero / zero
+}
+
+// TestParseCredits guards the "credits" object (issue 12 item 4): off
+// unless a policy turns it on, inherited and overridden by endpoints.
+func TestParseCredits(t *testing.T) {
+	cfg, err := ParseConfig([]byte(`{
+		"default": {"credits": {"cooldown": "2m"}},
+		"endpoints": {
+			"POST /v1/enhancements": {"credits": {"enabled": true, "max_keys": 50}},
+			"GET /v1/jobs/{id}": {}
+		}
+	}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := cfg.Default.Credits; c.Enabled || c.Cooldown != 2*time.Minute {
+		t.Errorf("default credits = %+v, want off with a 2m cooldown", c)
+	}
+	if c := cfg.Endpoints["POST /v1/enhancements"].Credits; !c.Enabled || c.Cooldown != 2*time.Minute || c.MaxKeys != 50 {
+		t.Errorf("POST /v1/enhancements credits = %+v, want on, 2m (inherited), 50", c)
+	}
+	if c := cfg.Endpoints["GET /v1/jobs/{id}"].Credits; c.Enabled {
+		t.Errorf("GET /v1/jobs/{id} credits = %+v, want off", c)
+	}
+	back, out := roundTrip(t, cfg)
+	if !reflect.DeepEqual(back, cfg) {
+		t.Errorf("read back %+v, want %+v", back, cfg)
+	}
+	if want := `"POST /v1/enhancements":{"credits":{"enabled":true,"max_keys":50}}`; !strings.Contains(string(out), want) {
+		t.Errorf("written %s\nwant it to hold %s", out, want)
+	}
+
+	for _, bad := range []struct{ json, field string }{
+		{`{"cooldown": "none"}`, "default.credits.cooldown"},
+		{`{"max_keys": 0}`, "default.credits.max_keys"},
+		{`{"enabled": true, "enabled": false}`, "default.credits.enabled"},
+		{`{"latch": true}`, "default.credits.latch"},
+	} {
+		_, err := ParseConfig([]byte(`{"default": {"credits": ` + bad.json + `}}`))
+		if ce := (*ConfigError)(nil); !errors.As(err, &ce) || ce.Field != bad.field {
+			t.Errorf("credits %s: error = %v, want a *ConfigError at %s", bad.json, err, bad.field)
+		}
+	}
+	// A zero count is written as the default it stands for.
+	c := Credits{Enabled: true}
+	if got := string(encodeCredits(Credits{}, Credits{Enabled: true, Policy: credits.Policy{Cooldown: time.Second, MaxKeys: 5}}).bytes()); got != `{"enabled":false,"cooldown":"0s","max_keys":1000}` {
+		t.Errorf("encodeCredits(zero over the default's) = %s", got)
+	}
+	if o := encodeCredits(c, c); !o.isEmpty() {
+		t.Errorf("encodeCredits(same as the default's) = %s, want nothing", o.bytes())
+	}
+}
+
+// FuzzParseConfig guards issue 12 item 9: ParseConfig never panics, fails
+// only with a *ConfigError, and what it accepts builds a Stack and writes
+// back to a file that reads back the same.
+func FuzzParseConfig(f *testing.F) {
+	partner, err := os.ReadFile("testdata/partner-api.json")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(partner)
+	for _, tc := range configErrors {
+		f.Add([]byte(tc.json))
+	}
+	f.Add([]byte(`{"default": {"attempt_timeout": "none", "timeout": "none", "body_idle_timeout": "none"}, "endpoints": {"/v1/exports/": {"timeout": "0s"}}}`))
+	f.Add([]byte(`{"default": {"retry": {"max_retry_after": "60s"}}, "endpoints": {"GET /x": {"timeout": "none", "breaker": {}}, "GET /{$}": {"retry_statuses": []}}}`))
+	f.Add([]byte(`{"default": {"retry": {"budget": {"ratio": 0.5, "window": "1s"}}}, "endpoints": {"POST h/a": {"retry": {"budget": {"window": "2s"}}}}}`))
+	f.Add([]byte(`{"default": {"credits": {"cooldown": "1m"}}, "endpoints": {"POST /v1/enhancements": {"credits": {"enabled": true, "max_keys": 10}}}}`))
+	stub := RoundTripperFunc(func(*http.Request) (*http.Response, error) { return nil, errors.New("not sent") })
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := ParseConfig(data)
+		if err != nil {
+			var ce *ConfigError
+			if !errors.As(err, &ce) {
+				t.Fatalf("ParseConfig() error = %v (%T), want a *ConfigError", err, err)
+			}
+			return
+		}
+		if _, err := NewStack(stub, cfg); err != nil {
+			t.Fatalf("NewStack(accepted config) error = %v", err)
+		}
+		back, out := roundTrip(t, cfg)
+		if !reflect.DeepEqual(withoutBudgets(back), withoutBudgets(cfg)) {
+			t.Errorf("read back %+v, want %+v", back, cfg)
+		}
+		if again, _ := json.Marshal(back); !bytes.Equal(again, out) {
+			t.Errorf("written again\n%s\nwant\n%s", again, out)
+		}
+	})
 }

@@ -1,19 +1,17 @@
 package transport_test
 
-// The fault-injection suite: the rows of ../shared/fault-matrix.md that
-// concern connections and the caller, against real loopback servers and
-// real sockets, through the whole one-call stack.
+// The fault-injection suite: the rows of the fault matrix (fault-matrix.md,
+// beside this file) that concern connections and the caller, against real
+// loopback servers (package internal/faultserver) and real sockets, through
+// the whole one-call stack. The matrix names the test guarding each row.
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,51 +20,17 @@ import (
 
 	"github.com/resilient-http/resilient/transport"
 	"github.com/resilient-http/resilient/transport/breaker"
+	"github.com/resilient-http/resilient/transport/internal/faultserver"
 	"github.com/resilient-http/resilient/transport/retry"
 )
+
+// replyOK answers 200 "ok".
+var replyOK = faultserver.Reply(http.StatusOK, "ok")
 
 // quickPolicy retries fast, with no breaker unless a test wants one.
 var quickPolicy = transport.Policy{
 	Retry:     retry.Policy{BaseDelay: time.Millisecond, MaxDelay: 2 * time.Millisecond},
 	NoBreaker: true,
-}
-
-// faultServer runs fault(n, conn, req) on the raw connection of request n
-// (from 1); a nil return means "answer normally with 200 ok".
-type faultServer struct {
-	*httptest.Server
-	hits atomic.Int32
-}
-
-func newFaultServer(t *testing.T, fault func(n int, w http.ResponseWriter, r *http.Request) bool) *faultServer {
-	t.Helper()
-	s := &faultServer{}
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n := int(s.hits.Add(1))
-		io.Copy(io.Discard, r.Body)
-		if fault != nil && fault(n, w, r) {
-			return
-		}
-		io.WriteString(w, "ok")
-	}))
-	t.Cleanup(s.Close)
-	return s
-}
-
-// hijack takes the raw connection of a request.
-func hijack(t *testing.T, w http.ResponseWriter) (net.Conn, *bufio.ReadWriter) {
-	c, rw, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		t.Error(err)
-		return nil, nil
-	}
-	return c, rw
-}
-
-// reset closes c with an RST instead of a FIN.
-func reset(c net.Conn) {
-	c.(*net.TCPConn).SetLinger(0)
-	c.Close()
 }
 
 func newClient(t *testing.T, base *http.Client, p transport.Policy) *http.Client {
@@ -123,26 +87,20 @@ func TestFaultConnectionRefused(t *testing.T) {
 func TestFaultResetMidHeaders(t *testing.T) {
 	for _, method := range []string{http.MethodGet, http.MethodPost} {
 		t.Run(method, func(t *testing.T) {
-			srv := newFaultServer(t, func(n int, w http.ResponseWriter, r *http.Request) bool {
-				if n > 1 {
-					return false
-				}
-				c, rw := hijack(t, w)
-				rw.WriteString("HTTP/1.1 200 OK\r\nContent-Le")
-				rw.Flush()
-				reset(c)
-				return true
-			})
+			srv := faultserver.New(t, faultserver.Script(
+				faultserver.ResetAfter("HTTP/1.1 200 OK\r\nContent-Le", 0),
+				replyOK,
+			))
 			c := newClient(t, srv.Client(), quickPolicy)
 			code, body, err := send(c, method, srv.URL)
 			switch method {
 			case http.MethodGet:
-				if err != nil || code != 200 || body != "ok" || srv.hits.Load() != 2 {
-					t.Errorf("GET: %d %q %v after %d requests, want ok after a retry", code, body, err, srv.hits.Load())
+				if err != nil || code != 200 || body != "ok" || srv.Hits() != 2 {
+					t.Errorf("GET: %d %q %v after %d requests, want ok after a retry", code, body, err, srv.Hits())
 				}
 			case http.MethodPost:
-				if err == nil || srv.hits.Load() != 1 {
-					t.Errorf("POST: %d %v after %d requests, want the error and no retry (no duplicate POST)", code, err, srv.hits.Load())
+				if err == nil || srv.Hits() != 1 {
+					t.Errorf("POST: %d %v after %d requests, want the error and no retry (no duplicate POST)", code, err, srv.Hits())
 				}
 			}
 		})
@@ -152,20 +110,14 @@ func TestFaultResetMidHeaders(t *testing.T) {
 // Row 19: headers arrive, then the body breaks: the response was handed
 // over, so nothing is retried and the caller sees the read error.
 func TestFaultResetMidBody(t *testing.T) {
-	srv := newFaultServer(t, func(n int, w http.ResponseWriter, r *http.Request) bool {
-		c, rw := hijack(t, w)
-		rw.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + strings.Repeat("x", 100))
-		rw.Flush()
-		time.Sleep(10 * time.Millisecond)
-		reset(c)
-		return true
-	})
+	srv := faultserver.New(t, faultserver.ResetAfter(
+		"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"+strings.Repeat("x", 100), 10*time.Millisecond))
 	c := newClient(t, srv.Client(), quickPolicy)
 	code, body, err := send(c, http.MethodGet, srv.URL)
 	if code != 200 || err == nil || len(body) > 100 {
 		t.Errorf("got %d, %d bytes, %v; want the 200 with a body read error", code, len(body), err)
 	}
-	if n := srv.hits.Load(); n != 1 {
+	if n := srv.Hits(); n != 1 {
 		t.Errorf("%d requests reached the server, want 1: no retry after the response was committed", n)
 	}
 }
@@ -176,17 +128,11 @@ func TestFaultResetMidBody(t *testing.T) {
 func TestFaultIdleConnectionClosedBetweenAttempts(t *testing.T) {
 	for _, method := range []string{http.MethodGet, http.MethodPost} {
 		t.Run(method, func(t *testing.T) {
-			srv := newFaultServer(t, func(n int, w http.ResponseWriter, r *http.Request) bool {
-				if n > 1 {
-					return false
-				}
-				c, rw := hijack(t, w)
-				// A complete 500 that claims keep-alive, then the door shuts.
-				rw.WriteString("HTTP/1.1 500 Internal Server Error\r\nContent-Length: 2\r\n\r\nno")
-				rw.Flush()
-				c.Close()
-				return true
-			})
+			// A complete 500 that claims keep-alive, then the door shuts.
+			srv := faultserver.New(t, faultserver.Script(
+				faultserver.CloseAfter("HTTP/1.1 500 Internal Server Error\r\nContent-Length: 2\r\n\r\nno"),
+				replyOK,
+			))
 			c := newClient(t, srv.Client(), quickPolicy)
 			code, body, err := send(c, method, srv.URL)
 			if err != nil || code != 200 || body != "ok" {
@@ -199,16 +145,8 @@ func TestFaultIdleConnectionClosedBetweenAttempts(t *testing.T) {
 // Row 18: a server that hangs is cut by the attempt timeout; GET is retried,
 // POST (which may have been processed) is not.
 func TestFaultServerHangs(t *testing.T) {
-	srv := newFaultServer(t, func(n int, w http.ResponseWriter, r *http.Request) bool {
-		if n%2 == 1 {
-			select {
-			case <-r.Context().Done():
-			case <-time.After(5 * time.Second):
-			}
-			return true
-		}
-		return false
-	})
+	// GET: hangs, then ok; POST: hangs.
+	srv := faultserver.New(t, faultserver.Script(faultserver.StallHeaders(), replyOK, faultserver.StallHeaders()))
 	p := quickPolicy
 	p.AttemptTimeout = 50 * time.Millisecond
 	c := newClient(t, srv.Client(), p)
@@ -220,7 +158,7 @@ func TestFaultServerHangs(t *testing.T) {
 	if !errors.Is(err, transport.ErrAttemptTimeout) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("POST: error = %v, want the attempt timeout, not retried", err)
 	}
-	if n := srv.hits.Load(); n != 3 {
+	if n := srv.Hits(); n != 3 {
 		t.Errorf("%d requests reached the server, want 3 (GET twice, POST once)", n)
 	}
 }
@@ -228,15 +166,10 @@ func TestFaultServerHangs(t *testing.T) {
 // Rows 20 and 21: the caller's cancellation ends an attempt, or a wait,
 // at once, and is never retried.
 func TestFaultCallerCancels(t *testing.T) {
-	srv := newFaultServer(t, func(n int, w http.ResponseWriter, r *http.Request) bool {
-		if r.URL.Path == "/hang" {
-			<-r.Context().Done()
-			return true
-		}
-		w.Header().Set("Retry-After", "20")
-		w.WriteHeader(http.StatusServiceUnavailable)
-		return true
-	})
+	mux := http.NewServeMux()
+	mux.Handle("/hang", faultserver.StallHeaders())
+	mux.Handle("/wait", faultserver.Status(http.StatusServiceUnavailable, "Retry-After", "20"))
+	srv := faultserver.New(t, mux)
 	c := newClient(t, srv.Client(), quickPolicy)
 	for _, path := range []string{"/hang", "/wait"} {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -255,10 +188,7 @@ func TestFaultCallerCancels(t *testing.T) {
 
 // Row 23: a body that cannot be replayed is sent once, and closed.
 func TestFaultNonReplayableBody(t *testing.T) {
-	srv := newFaultServer(t, func(n int, w http.ResponseWriter, r *http.Request) bool {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		return true
-	})
+	srv := faultserver.New(t, faultserver.Status(http.StatusServiceUnavailable))
 	c := newClient(t, srv.Client(), quickPolicy)
 	pr, pw := io.Pipe()
 	go func() {
@@ -271,14 +201,14 @@ func TestFaultNonReplayableBody(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != 503 || srv.hits.Load() != 1 {
-		t.Errorf("got %d after %d requests, want the 503 after 1", resp.StatusCode, srv.hits.Load())
+	if resp.StatusCode != 503 || srv.Hits() != 1 {
+		t.Errorf("got %d after %d requests, want the 503 after 1", resp.StatusCode, srv.Hits())
 	}
 }
 
 // Bad input from the caller: clear typed errors, never a panic.
 func TestFaultBadCallerInput(t *testing.T) {
-	srv := newFaultServer(t, nil)
+	srv := faultserver.New(t, replyOK)
 	c := newClient(t, srv.Client(), quickPolicy)
 	stack := c.Transport.(*transport.Stack)
 
@@ -296,17 +226,17 @@ func TestFaultBadCallerInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	hits := srv.hits.Load()
+	hits := srv.Hits()
 	if _, err := c.Do(req); err == nil || !strings.Contains(err.Error(), "ContentLength=3 with Body length 0") {
 		t.Errorf("reusing a consumed body: error = %v, want net/http's ContentLength error", err)
 	}
-	if srv.hits.Load() != hits {
+	if srv.Hits() != hits {
 		t.Error("a request with a consumed body reached the server")
 	}
 	// Odd policy values fall back to defaults rather than misbehave.
 	odd := transport.Policy{
 		Retry:   retry.Policy{MaxAttempts: -3, BaseDelay: -time.Second, MaxDelay: -1, MaxElapsed: -1, MaxRetryAfter: -1, Budget: retry.NewBudget(-1, -1, -1)},
-		Breaker: breaker.Policy{MinRequests: 0, FailureRatio: -2, MaxKeys: -5, OpenTimeout: -1, CreditCooldown: -1},
+		Breaker: breaker.Policy{MinRequests: 0, FailureRatio: -2, MaxKeys: -5, OpenTimeout: -1},
 	}
 	oc := newClient(t, srv.Client(), odd)
 	if code, _, err := send(oc, http.MethodGet, srv.URL); err != nil || code != 200 {
@@ -314,201 +244,53 @@ func TestFaultBadCallerInput(t *testing.T) {
 	}
 }
 
-// Load: 10 000 requests from 64 goroutines through one client against a
-// flapping server (200, 500, 429 or a reset, and an outage of 503s), checking
-// the invariants: every call returns once, attempts within policy, retries
-// within the budget, nothing sent while the breaker is open (goroutine
-// leaks are goleak's, in TestMain).
-func TestFaultLoadAgainstFlappingServer(t *testing.T) {
-	const goroutines = 64
-	requests := 10_000
-	if testing.Short() {
-		requests = 2_000
-	}
-	var seq atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		n := seq.Add(1)
-		var id int
-		fmt.Sscan(r.Header.Get("X-Request-Id"), &id)
-		if id >= requests/4 && id < requests/4+requests/10 {
-			w.WriteHeader(http.StatusServiceUnavailable) // an outage: the breaker must open
-			return
-		}
-		switch n % 10 {
-		case 1, 5:
-			w.WriteHeader(http.StatusInternalServerError)
-		case 3:
-			w.Header().Set("Retry-After", "0")
-			w.WriteHeader(http.StatusTooManyRequests)
-		case 7:
-			if c, _, err := http.NewResponseController(w).Hijack(); err == nil {
-				reset(c)
-			}
-		default:
-			io.WriteString(w, "ok")
-		}
-	}))
-	defer srv.Close()
-
-	// Count attempts at our layer, per request, and watch the breaker.
-	var mu sync.Mutex
-	attempts := map[string]int{}
-	var openSince atomic.Int64 // unix nanos while open, else 0
-	var leaks atomic.Int32
-	var stack atomic.Pointer[transport.Stack]
-	base := &http.Transport{MaxIdleConnsPerHost: goroutines}
-	defer base.CloseIdleConnections()
-	counting := transport.RoundTripperFunc(func(r *http.Request) (*http.Response, error) {
-		// A request reaching the network while the breaker is (still) open,
-		// well after it opened — not one admitted just before the trip, nor
-		// a half-open probe — is a leak. States() moves an open breaker
-		// whose timeout has passed to half-open before answering.
-		if o := openSince.Load(); o != 0 && time.Since(time.Unix(0, o)) > 75*time.Millisecond {
-			if stack.Load().States()[srv.URL] == breaker.StateOpen {
-				leaks.Add(1)
-			}
-		}
-		mu.Lock()
-		attempts[r.Header.Get("X-Request-Id")]++
-		mu.Unlock()
-		return base.RoundTrip(r)
-	})
-	budget := retry.NewBudget(0.2, 10, 10*time.Second)
-	client, err := transport.NewClient(&http.Client{Transport: counting}, transport.Config{Default: transport.Policy{
-		Retry: retry.Policy{MaxAttempts: 3, BaseDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond, Budget: budget},
-		Breaker: breaker.Policy{ConsecutiveFailures: 25, OpenTimeout: 150 * time.Millisecond,
-			OnStateChange: func(_ string, _, to breaker.State) {
-				if to == breaker.StateOpen {
-					openSince.Store(time.Now().UnixNano())
-				} else {
-					openSince.Store(0)
-				}
-			}},
-		AttemptTimeout: 5 * time.Second,
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stack.Store(client.Transport.(*transport.Stack))
-
-	start := time.Now()
-	var returned, ok, refused, failed atomic.Int64
-	var wg sync.WaitGroup
-	jobs := make(chan int)
-	for range goroutines {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
-				req.Header.Set("X-Request-Id", fmt.Sprint(i))
-				resp, err := client.Do(req)
-				returned.Add(1)
-				switch {
-				case err == nil:
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					ok.Add(1)
-				case errors.Is(err, breaker.ErrOpen):
-					refused.Add(1)
-				default:
-					failed.Add(1)
-				}
-			}
-		}()
-	}
-	for i := range requests {
-		if i%20 == 0 {
-			time.Sleep(time.Millisecond) // pace: the outage and the recovery both take time
-		}
-		jobs <- i
-	}
-	close(jobs)
-	wg.Wait()
-	elapsed := time.Since(start)
-
-	if returned.Load() != int64(requests) {
-		t.Errorf("%d calls returned for %d requests", returned.Load(), requests)
-	}
-	total := 0
-	for id, n := range attempts {
-		total += n
-		if n > 3 {
-			t.Errorf("request %s made %d attempts, policy allows 3", id, n)
-		}
-	}
-	retries := total - len(attempts)
-	limit := int(0.2*float64(requests)) + int(10*(elapsed.Seconds()+10))
-	if retries > limit {
-		t.Errorf("%d retries for %d requests in %v, budget allows %d", retries, requests, elapsed, limit)
-	}
-	if refused.Load() == 0 {
-		t.Error("the breaker never opened during the outage")
-	}
-	if leaks.Load() > 0 {
-		t.Errorf("%d attempts reached the network while the breaker was open", leaks.Load())
-	}
-	t.Logf("%d requests in %v: %d answered, %d refused by the breaker, %d failed; %d attempts (%d retries, budget limit %d)",
-		requests, elapsed.Round(time.Millisecond), ok.Load(), refused.Load(), failed.Load(), total, retries, limit)
-}
-
-// newH2Server starts an HTTP/2 test server (TLS) counting requests and
-// connections.
-func newH2Server(t *testing.T, idle time.Duration, h func(n int, w http.ResponseWriter, r *http.Request)) (*httptest.Server, *atomic.Int32, *atomic.Int32, *atomic.Int32) {
+// newH2Server starts an HTTP/2 test server (TLS) running h; idle is the
+// server's idle timeout (0: none).
+func newH2Server(t *testing.T, idle time.Duration, h http.Handler) *faultserver.Server {
 	t.Helper()
-	var hits, conns, closed atomic.Int32
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := faultserver.NewUnstarted(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ProtoMajor != 2 {
 			t.Errorf("request over HTTP/%d, want HTTP/2", r.ProtoMajor)
 		}
-		h(int(hits.Add(1)), w, r)
+		h.ServeHTTP(w, r)
 	}))
 	srv.EnableHTTP2 = true
-	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
-		switch st {
-		case http.StateNew:
-			conns.Add(1)
-		case http.StateClosed:
-			closed.Add(1)
-		}
-	}
-	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	srv.Config.IdleTimeout = idle
 	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	return srv, &hits, &conns, &closed
+	return srv
 }
 
 // Row 9: HTTP/2 RST_STREAM INTERNAL_ERROR before the response: the server
 // may have processed the request, so GET is retried and POST is not; after
 // the headers, the caller gets the read error and nothing is retried.
 func TestFaultHTTP2StreamReset(t *testing.T) {
-	srv, hits, _, _ := newH2Server(t, 0, func(n int, w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
+	getScript := faultserver.Script(faultserver.Reset(), replyOK) // over HTTP/2, Reset is RST_STREAM
+	srv := newH2Server(t, 0, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case r.URL.Path == "/mid-body":
+			io.Copy(io.Discard, r.Body)
 			w.Header().Set("Content-Length", "1000")
 			io.WriteString(w, strings.Repeat("x", 100))
 			w.(http.Flusher).Flush()
 			panic(http.ErrAbortHandler)
-		case n == 1 || r.Method == http.MethodPost:
-			panic(http.ErrAbortHandler) // RST_STREAM, no response
+		case r.Method == http.MethodPost:
+			faultserver.Reset().ServeHTTP(w, r) // RST_STREAM, no response
+		default:
+			getScript.ServeHTTP(w, r)
 		}
-		io.WriteString(w, "ok")
-	})
+	}))
 	c := newClient(t, srv.Client(), quickPolicy)
-	if code, body, err := send(c, http.MethodGet, srv.URL); err != nil || code != 200 || body != "ok" || hits.Load() != 2 {
-		t.Errorf("GET: %d %q %v after %d requests, want ok from the retry", code, body, err, hits.Load())
+	if code, body, err := send(c, http.MethodGet, srv.URL); err != nil || code != 200 || body != "ok" || srv.Hits() != 2 {
+		t.Errorf("GET: %d %q %v after %d requests, want ok from the retry", code, body, err, srv.Hits())
 	}
-	hits.Store(10)
-	if _, _, err := send(c, http.MethodPost, srv.URL); err == nil || hits.Load() != 11 {
-		t.Errorf("POST: %v after %d requests, want the stream error and no retry", err, hits.Load()-10)
+	hits := srv.Hits()
+	if _, _, err := send(c, http.MethodPost, srv.URL); err == nil || srv.Hits() != hits+1 {
+		t.Errorf("POST: %v after %d requests, want the stream error and no retry", err, srv.Hits()-hits)
 	}
-	hits.Store(20)
+	hits = srv.Hits()
 	code, body, err := send(c, http.MethodGet, srv.URL+"/mid-body")
-	if code != 200 || err == nil || len(body) != 100 || hits.Load() != 21 {
-		t.Errorf("reset mid-body: %d, %d bytes, %v after %d requests; want the 200, a read error, no retry", code, len(body), err, hits.Load()-20)
+	if code != 200 || err == nil || len(body) != 100 || srv.Hits() != hits+1 {
+		t.Errorf("reset mid-body: %d, %d bytes, %v after %d requests; want the 200, a read error, no retry", code, len(body), err, srv.Hits()-hits)
 	}
 }
 
@@ -518,20 +300,18 @@ func TestFaultHTTP2StreamReset(t *testing.T) {
 func TestFaultHTTP2GoAway(t *testing.T) {
 	var mu sync.Mutex
 	var bodies []string
-	srv, hits, conns, closed := newH2Server(t, 30*time.Millisecond, func(n int, w http.ResponseWriter, r *http.Request) {
+	srv := newH2Server(t, 30*time.Millisecond, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		mu.Lock()
 		bodies = append(bodies, string(b))
 		mu.Unlock()
 		io.WriteString(w, "ok")
-	})
+	}))
 	c := newClient(t, srv.Client(), quickPolicy)
 	for i := range 3 {
 		// Before each new request, wait for the server's idle timeout to
 		// send GOAWAY and (after its grace period) close the connection.
-		for deadline := time.Now().Add(5 * time.Second); closed.Load() < int32(i) && time.Now().Before(deadline); {
-			time.Sleep(5 * time.Millisecond)
-		}
+		faultserver.Eventually(5*time.Second, func() bool { return srv.Conns()-srv.Open() >= i })
 		req, _ := http.NewRequest(http.MethodPost, srv.URL, strings.NewReader(fmt.Sprintf(`{"batch":%d}`, i)))
 		resp, err := c.Do(req)
 		if err != nil {
@@ -540,8 +320,8 @@ func TestFaultHTTP2GoAway(t *testing.T) {
 		io.ReadAll(resp.Body)
 		resp.Body.Close()
 	}
-	if hits.Load() != 3 || conns.Load() != 3 {
-		t.Errorf("%d requests over %d connections, want 3 over 3 (one per GOAWAY)", hits.Load(), conns.Load())
+	if srv.Hits() != 3 || srv.Conns() != 3 {
+		t.Errorf("%d requests over %d connections, want 3 over 3 (one per GOAWAY)", srv.Hits(), srv.Conns())
 	}
 	for i, b := range bodies {
 		if b != fmt.Sprintf(`{"batch":%d}`, i) {
@@ -601,7 +381,7 @@ func TestFaultDialAndTLS(t *testing.T) {
 		hp := p
 		hp.AttemptTimeout = 30 * time.Millisecond
 		c := newClient(t, dialer(nil, true), hp)
-		_, _, err := send(c, http.MethodGet, "http://10.255.255.1/v1/jobs/1")
+		_, _, err := send(c, http.MethodGet, "http://blackhole.test/v1/jobs/1")
 		if !errors.Is(err, breaker.ErrOpen) || dials.Load() != 2 {
 			t.Errorf("GET to a blackhole: %v after %d dials, want 2 timeouts then the breaker's refusal", err, dials.Load())
 		}
@@ -622,16 +402,15 @@ func TestFaultDialAndTLS(t *testing.T) {
 			return nil, &net.OpError{Op: "dial", Net: network, Err: ctx.Err()}
 		}}}
 		c := newClient(t, base, hp)
-		_, _, err := send(c, http.MethodPost, "http://10.255.255.1/v1/enhancements")
+		_, _, err := send(c, http.MethodPost, "http://blackhole.test/v1/enhancements")
 		var opErr *net.OpError
 		if !errors.As(err, &opErr) || opErr.Op != "dial" || dials.Load() != 3 {
 			t.Errorf("POST: %v after %d dials, want 3 dial attempts (nothing was sent)", err, dials.Load())
 		}
 	})
 	t.Run("TLS", func(t *testing.T) {
-		srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
-		srv.Config.ErrorLog = log.New(io.Discard, "", 0)
-		defer srv.Close()
+		srv := faultserver.NewUnstarted(t, replyOK)
+		srv.StartTLS()
 		c := newClient(t, &http.Client{Transport: &http.Transport{}}, p) // does not trust the test CA
 		for range 3 {
 			_, _, err := send(c, http.MethodGet, srv.URL)

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/resilient-http/resilient/transport/breaker"
+	"github.com/resilient-http/resilient/transport/credits"
 	"github.com/resilient-http/resilient/transport/errclass"
 	"github.com/resilient-http/resilient/transport/retry"
 	"github.com/resilient-http/resilient/transport/tracing"
@@ -45,6 +46,11 @@ type Policy struct {
 	// of its own, with the zero fields at breaker's defaults.
 	Breaker breaker.Policy
 
+	// Credits turns on, and configures, the 402 latch for this policy (off
+	// by default: a 402 means "stop submitting" for the partner API, a
+	// declined card at Stripe).
+	Credits Credits
+
 	// AttemptTimeout bounds each attempt until its response headers
 	// arrive. An attempt cut by it counts as a transient failure (retried
 	// when safe: idempotent requests, or those with an Idempotency-Key).
@@ -78,6 +84,20 @@ type Policy struct {
 
 	// NoRetry, NoBreaker and NoTracing turn a layer off for this policy.
 	NoRetry, NoBreaker, NoTracing bool
+}
+
+// Credits configures the 402 Payment Required latch of a [Policy] (see
+// package credits): after a 402, requests to the same route fail fast
+// without reaching the network until a probe after Cooldown, or
+// [Stack.ResetCredits], releases it. Routed requests are latched by their
+// endpoint pattern (with the scheme and host), others by method and
+// cleaned path. The zero Credits is off.
+type Credits struct {
+	// Enabled turns the latch on for the policy.
+	Enabled bool
+	// Cooldown and MaxKeys: see credits.Policy; zero means its defaults
+	// (1 min, 1000). Key is set by the stack.
+	credits.Policy
 }
 
 // Config describes a whole stack: a default policy and per-endpoint ones.

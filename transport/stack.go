@@ -6,33 +6,38 @@ import (
 	"net/http"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/resilient-http/resilient/transport/breaker"
+	"github.com/resilient-http/resilient/transport/credits"
 	"github.com/resilient-http/resilient/transport/retry"
 	"github.com/resilient-http/resilient/transport/tracing"
 )
 
 // Stack is the recommended stack of layers, per endpoint policy:
 //
-//	tracing (request) → total timeout → retry → tracing (attempt) → breaker → attempt timeout → base
+//	tracing (request) → total timeout → retry → tracing (attempt) → credits (if on) → breaker → attempt timeout → base
 //
 // It routes each request to the policy of the most specific endpoint
 // pattern that matches it (net/http.ServeMux's own matcher, whose recent
 // answers are cached by method, host and path), or to the default policy.
 // A Stack is an http.RoundTripper, safe for concurrent use.
 type Stack struct {
+	next   http.RoundTripper // the base, below every layer
 	mux    *http.ServeMux    // nil without endpoint patterns
 	cache  *routeCache       // the mux's recent answers
 	routes map[string]*route // by pattern
 	def    *route
 	// breakers lists each distinct set of breakers once, the shared one
-	// first, for States and ResetCredits.
+	// first, for States.
 	breakers []namedBreaker
+	latches  []*credits.Transport // of the policies with a 402 latch
 }
 
 type route struct {
-	rt http.RoundTripper
+	rt     http.RoundTripper
+	policy Policy // as built: resolved, the defaults of its bounds filled in
 }
 
 type namedBreaker struct {
@@ -62,13 +67,32 @@ func NewClient(c *http.Client, cfg Config) (*http.Client, error) {
 }
 
 // NewStack builds the layers of every policy in cfg over next (nil means
-// http.DefaultTransport). It fails only for an endpoint pattern that
-// net/http.ServeMux rejects, or two patterns that conflict.
+// http.DefaultTransport). It fails, with a [*ConfigError], for a policy
+// whose time bounds contradict each other (a Retry-After cap longer than
+// the time retries may take, or that longer than the total timeout), and
+// for an endpoint pattern that net/http.ServeMux rejects, or two patterns
+// that conflict.
 func NewStack(next http.RoundTripper, cfg Config) (*Stack, error) {
 	if next == nil {
 		next = http.DefaultTransport
 	}
-	s := &Stack{routes: make(map[string]*route, len(cfg.Endpoints))}
+	s := &Stack{next: next, routes: make(map[string]*route, len(cfg.Endpoints))}
+	// Fill in the defaults of the timeouts and retry time bounds, and
+	// reject bounds that contradict each other.
+	def, err := cfg.Default.resolve("default")
+	if err != nil {
+		return nil, err
+	}
+	cfg.Default = def
+	if len(cfg.Endpoints) > 0 {
+		endpoints := make(map[string]Policy, len(cfg.Endpoints))
+		for pattern, p := range cfg.Endpoints {
+			if endpoints[pattern], err = p.resolve("endpoints[" + strconv.Quote(pattern) + "]"); err != nil {
+				return nil, err
+			}
+		}
+		cfg.Endpoints = endpoints
+	}
 	b := &builder{next: next, tracing: cfg.Tracing}
 	b.tracer = tracing.New(b.tracingConfig(cfg.Default, ""))
 	b.budget = cfg.Default.Retry.Budget
@@ -83,6 +107,7 @@ func NewStack(next http.RoundTripper, cfg Config) (*Stack, error) {
 		s.breakers = append(s.breakers, namedBreaker{t: sharedBT})
 	}
 	if len(cfg.Endpoints) == 0 {
+		s.latches = b.latches
 		return s, nil
 	}
 
@@ -110,6 +135,7 @@ func NewStack(next http.RoundTripper, cfg Config) (*Stack, error) {
 	// when an endpoint already covers every path; unless an endpoint is "/"
 	// itself, it maps to the default policy.
 	_ = register(s.mux, "/")
+	s.latches = b.latches
 	return s, nil
 }
 
@@ -121,7 +147,7 @@ func register(mux *http.ServeMux, pattern string) (err error) {
 			err = fmt.Errorf("transport: endpoint pattern %q: %v", pattern, r)
 		}
 	}()
-	mux.Handle(pattern, http.NotFoundHandler())
+	mux.Handle(pattern, matched)
 	return nil
 }
 
@@ -161,6 +187,14 @@ func (s *Stack) Pattern(req *http.Request) string {
 }
 
 // match asks the mux which of the endpoint patterns req gets, if any.
+//
+// ServeMux would redirect some requests rather than serve them, answering
+// with a handler of its own and a pattern that does not match the path as
+// sent: that is no match. A path it would clean (/v1//jobs/./x) names the
+// same resource as the cleaned one, so it gets that path's pattern, and
+// the policy (and 402 latch) of the route it spells; a path it would give
+// a trailing slash (/v1/exports for the pattern /v1/exports/) names
+// another resource, so it gets the default policy.
 func (s *Stack) match(req *http.Request, host string) string {
 	r := req
 	if r.Host != host || r.Method == "" {
@@ -174,7 +208,16 @@ func (s *Stack) match(req *http.Request, host string) string {
 		}
 		r = &shim
 	}
-	_, pattern := s.mux.Handler(r)
+	h, pattern := s.mux.Handler(r)
+	if h != matched {
+		cleaned := withCleanPath(r)
+		if cleaned == nil {
+			return "" // a trailing-slash redirect, or no pattern at all
+		}
+		if h, pattern = s.mux.Handler(cleaned); h != matched {
+			return "" // the cleaned path is redirected too
+		}
+	}
 	if _, ok := s.routes[pattern]; ok {
 		return pattern
 	}
@@ -204,16 +247,22 @@ func (s *Stack) States() map[string]breaker.State {
 	return out
 }
 
-// ResetCredits releases every 402 latch: call it when credits have been
-// replenished.
+// ResetCredits releases every 402 latch (of the policies that turn
+// Credits on): call it when credits have been replenished.
 func (s *Stack) ResetCredits() {
-	for _, nb := range s.breakers {
-		nb.t.ResetCredits()
+	for _, ct := range s.latches {
+		ct.Reset()
 	}
 }
 
+// CloseIdleConnections closes the idle connections of the transport
+// below the stack, if it keeps any, as http.Client expects of its
+// transport: client.CloseIdleConnections() reaches it.
+func (s *Stack) CloseIdleConnections() { closeIdle(s.next) }
+
 // builder assembles the layers of each policy.
 type builder struct {
+	latches       []*credits.Transport
 	next          http.RoundTripper
 	tracing       tracing.Config
 	tracer        *tracing.Tracer // the default policy's, also fed breaker metrics
@@ -252,8 +301,8 @@ func (b *builder) tracingConfig(p Policy, pattern string) tracing.Config {
 // build chains the layers of policy p. def marks the default policy.
 func (b *builder) build(pattern string, p Policy, def bool) (*route, *breaker.Transport) {
 	rt := b.next
-	if p.AttemptTimeout > 0 {
-		rt = attemptTimeout(p.AttemptTimeout)(rt)
+	if p.AttemptTimeout > 0 || p.BodyIdleTimeout > 0 {
+		rt = attemptTimeout(p.AttemptTimeout, p.BodyIdleTimeout)(rt)
 	}
 	var bt *breaker.Transport
 	if !p.NoBreaker {
@@ -263,6 +312,24 @@ func (b *builder) build(pattern string, p Policy, def bool) (*route, *breaker.Tr
 		}
 		bt = mw(rt).(*breaker.Transport)
 		rt = bt
+	}
+	if p.Credits.Enabled {
+		cp := p.Credits.Policy
+		if pattern != "" {
+			// One latch per endpoint and host, whatever the path's
+			// wildcards hold: a 402 for one job is a 402 for all. The key
+			// reads like a request: "POST https://host/v1/jobs/{id}".
+			method, path := "", patternPath(pattern)
+			if m, _, ok := strings.Cut(pattern, " "); ok {
+				method = m + " "
+			}
+			cp.Key = func(req *http.Request) string {
+				return method + req.URL.Scheme + "://" + req.URL.Host + path
+			}
+		}
+		ct := credits.New(rt, cp)
+		b.latches = append(b.latches, ct)
+		rt = ct
 	}
 	var tr *tracing.Tracer
 	if !p.NoTracing {
@@ -288,7 +355,7 @@ func (b *builder) build(pattern string, p Policy, def bool) (*route, *breaker.Tr
 	if tr != nil {
 		rt = tr.Request()(rt)
 	}
-	return &route{rt: rt}, bt
+	return &route{rt: rt, policy: p}, bt
 }
 
 // patternPath returns the path part of a ServeMux pattern:

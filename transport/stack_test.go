@@ -244,7 +244,7 @@ func TestAttemptTimeoutErrorIsATimeout(t *testing.T) {
 		<-r.Context().Done()
 		return nil, r.Context().Err()
 	})
-	_, err := attemptTimeout(10 * time.Millisecond)(hang).RoundTrip(httptest.NewRequest("GET", "http://x.test/", nil))
+	_, err := attemptTimeout(10*time.Millisecond, 0)(hang).RoundTrip(httptest.NewRequest("GET", "http://x.test/", nil))
 	if !errors.Is(err, ErrAttemptTimeout) || !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		t.Errorf("error = %v, want ErrAttemptTimeout and DeadlineExceeded, not Canceled", err)
 	}
@@ -325,8 +325,8 @@ func TestAttemptTimersReusedSafely(t *testing.T) {
 		attemptCtx.Store(r.Header.Get("Id"), r.Context())
 		return &http.Response{StatusCode: 200, Body: &ctxBody{r.Context(), strings.NewReader("ok")}, Request: r}, nil
 	})
-	short := attemptTimeout(time.Millisecond)(stub)
-	long := attemptTimeout(time.Hour)(stub)
+	short := attemptTimeout(time.Millisecond, 0)(stub)
+	long := attemptTimeout(time.Hour, 0)(stub)
 	var wg sync.WaitGroup
 	for g := range 8 {
 		wg.Go(func() {
@@ -485,7 +485,7 @@ func TestAttemptTimeoutAndCallerDeadlineTogether(t *testing.T) {
 		return nil, context.Cause(r.Context())
 	})
 	req := httptest.NewRequestWithContext(ctx, "GET", "http://x.test/", nil)
-	_, err := attemptTimeout(time.Millisecond)(slow).RoundTrip(req)
+	_, err := attemptTimeout(time.Millisecond, 0)(slow).RoundTrip(req)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("error = %v, want it to match the caller's context.DeadlineExceeded", err)
 	}

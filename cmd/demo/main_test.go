@@ -21,7 +21,7 @@ func TestDemoStory(t *testing.T) {
 	got := out.String()
 	sections := strings.Split(got, "\n\n")[1:]
 	if len(sections) == len(story)+1 { // the metrics summary closes the run
-		if !strings.Contains(sections[len(story)], "resilient.client.fast_fails: type=*breaker.CreditError 1, type=*breaker.OpenError 2") {
+		if !strings.Contains(sections[len(story)], "resilient.client.fast_fails: type=*breaker.OpenError 2, type=*credits.Error 1") {
 			t.Errorf("metrics summary lacks the fast fails:\n%s", sections[len(story)])
 		}
 		sections = sections[:len(story)]
@@ -47,7 +47,7 @@ func TestDemoStory(t *testing.T) {
 		"submit another batch (no credits left)": {1, []string{
 			`✗ 402 Payment Required.*Insufficient credits`, `stop submitting batches`}},
 		"submit again at once (the 402 latch holds it back)": {1, []string{
-			`refused, nothing sent: \*breaker.CreditError`, `the API received 0`, `insufficient credits`, `stop submitting batches`}},
+			`refused, nothing sent: \*credits.Error`, `the API received 0`, `latched after 402 Payment Required`, `stop submitting batches`}},
 		"fetching results still works while submits are latched": {1, []string{`✓ 200 OK`}},
 		"submit again":         {1, []string{`✓ 202 Accepted`}},
 		"fetch an unknown job": {1, []string{`✗ 404 Not Found`}},

@@ -2,10 +2,12 @@ package breaker
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/resilient-http/resilient/transport/errclass"
+	"github.com/resilient-http/resilient/transport/internal/cutoff"
 	"github.com/sony/gobreaker/v2"
 )
 
@@ -15,7 +17,6 @@ import (
 type Transport struct {
 	next http.RoundTripper
 	reg  *registry
-	now  func() time.Time // for the 402 latch; a hook for tests
 }
 
 var _ http.RoundTripper = (*Transport)(nil)
@@ -28,8 +29,7 @@ func New(next http.RoundTripper, p Policy) *Transport {
 }
 
 // Middleware returns a function that wraps a RoundTripper in a Transport
-// with policy p. Every Transport it makes shares one set of breakers and
-// latches.
+// with policy p. Every Transport it makes shares one set of breakers.
 func Middleware(p Policy) func(http.RoundTripper) http.RoundTripper {
 	reg := newRegistry(p.withDefaults())
 	return func(next http.RoundTripper) http.RoundTripper { return newTransport(next, reg) }
@@ -39,13 +39,14 @@ func newTransport(next http.RoundTripper, reg *registry) *Transport {
 	if next == nil {
 		next = http.DefaultTransport
 	}
-	return &Transport{next: next, reg: reg, now: time.Now}
+	return &Transport{next: next, reg: reg}
 }
 
-// RoundTrip sends req unless its breaker is open or its endpoint is latched
-// after a 402; then it returns an [*OpenError] or a [*CreditError] without
-// sending anything (closing req.Body, as RoundTrippers must). Otherwise it
-// returns next's response and error unchanged, after counting the outcome.
+// RoundTrip sends req unless its breaker is open (or half-open with its
+// probes in flight); then it returns an [*OpenError] without sending
+// anything (closing req.Body, as RoundTrippers must). Otherwise it returns
+// next's response and error unchanged, after counting the outcome. A
+// half-open probe is bounded by Policy.ProbeTimeout until its headers.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req == nil || req.URL == nil {
 		if req != nil {
@@ -54,20 +55,6 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, errInvalidRequest
 	}
 	r := t.reg
-	latchOn := !r.p.DisableCreditLatch
-	var (
-		lk    string
-		probe *latch
-	)
-	if latchOn && r.nLatch.Load() > 0 {
-		lk = latchKey(req)
-		var refusal *CreditError
-		if probe, refusal = r.admit(lk, t.now()); refusal != nil {
-			closeBody(req)
-			return nil, refusal
-		}
-	}
-
 	e := r.get(t.key(req))
 	var (
 		resp         *http.Response
@@ -78,10 +65,12 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	} else {
 		// Open or half-open: gobreaker decides. Execute (rather than the
 		// two-step Allow, whose done callback is a fresh closure per
-		// request) allocates nothing: this closure does not escape.
+		// request) allocates nothing of its own: this closure does not
+		// escape. A probe that hangs would hold its half-open slot, and
+		// with it every request to the key, so it is bounded.
 		resp, verdict = e.cb.Execute(func() (*http.Response, error) {
 			var resp *http.Response
-			resp, err = t.next.RoundTrip(req)
+			resp, err = cutoff.RoundTrip(t.next, req, cutoff.Bound{Headers: r.p.ProbeTimeout, HeadersErr: ErrProbeTimeout})
 			return resp, r.p.verdict(r.p.Classifier(req, resp, err))
 		})
 	}
@@ -89,24 +78,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		r.flush()
 	}
 	if verdict == gobreaker.ErrOpenState || verdict == gobreaker.ErrTooManyRequests {
-		if probe != nil {
-			probe.probing.Store(false)
-		}
 		closeBody(req)
 		return nil, t.openError(e, verdict)
-	}
-
-	if latchOn {
-		status := 0
-		if err == nil && resp != nil {
-			status = resp.StatusCode
-		}
-		if status == http.StatusPaymentRequired || probe != nil {
-			if lk == "" {
-				lk = latchKey(req)
-			}
-			r.settle(lk, probe, status, t.now())
-		}
 	}
 	return resp, err
 }
@@ -125,11 +98,21 @@ func (t *Transport) sendClosed(e *entry, req *http.Request) (resp *http.Response
 	}()
 	resp, err = t.next.RoundTrip(req)
 	returned = true
+	if resp == nil && err == nil {
+		err = fmt.Errorf("breaker: %T: %w", t.next, errclass.ErrNilResponse)
+	}
 	switch r.p.verdict(r.p.Classifier(req, resp, err)) {
 	case nil:
 		e.win.success(r.clock())
 		if e.consec.Load() != 0 { // spare the shared cache line a write
 			e.consec.Store(0)
+		}
+		if resp != nil {
+			if n, ok := resp.Body.(cutoff.Notifier); ok {
+				// A body that a layer below cuts for stalling after these
+				// headers is a failure after all.
+				n.NotifyCut(e, gen)
+			}
 		}
 	case errFailure:
 		r.fail(e, gen)
@@ -156,25 +139,34 @@ func (r *registry) fail(e *entry, gen uint64) {
 	})
 }
 
+// BodyCut counts a failure for a response that was counted a success at
+// its headers but whose body a layer below then cut for stalling (the
+// transport package's body idle timeout). token is the generation the
+// success was counted in.
+func (e *entry) BodyCut(token uint64) {
+	e.reg.fail(e, token)
+	if e.reg.hasPending.Load() {
+		e.reg.flush()
+	}
+}
+
 // verdict maps an outcome to what gobreaker counts: nil for a success,
-// errFailure or errExcluded.
+// errFailure or errExcluded. The classifier decides: server faults are
+// failures, other answers successes, and what is neither (cancellations,
+// refusals, TLS or DNS misconfiguration, errors the classifier does not
+// recognise) is not counted.
 func (p *Policy) verdict(out errclass.Outcome) error {
 	switch {
 	case out.Class == errclass.Canceled, out.Refused:
 		return errExcluded
-	case out.StatusCode == http.StatusTooManyRequests:
-		if p.CountRateLimited {
-			return errFailure
-		}
-		return errExcluded
-	case out.StatusCode >= 500 && out.StatusCode != http.StatusNotImplemented && out.StatusCode != http.StatusHTTPVersionNotSupported:
+	case out.StatusCode == http.StatusTooManyRequests && p.CountRateLimited:
 		return errFailure
-	case out.StatusCode != 0:
+	case out.ServerFault:
+		return errFailure
+	case out.StatusCode != 0 && out.StatusCode != http.StatusTooManyRequests:
 		return nil // the server answered: it is up, whatever it thought of the request
-	case out.Class == errclass.Permanent && out.Delivery == errclass.NotSent:
-		return errExcluded // TLS or DNS misconfiguration says nothing of the server's health
 	}
-	return errFailure // resets, timeouts, refused connections
+	return errExcluded
 }
 
 func (t *Transport) key(req *http.Request) key {
@@ -211,9 +203,13 @@ func (t *Transport) States() map[string]State {
 	return out
 }
 
-// ResetCredits releases every 402 latch: call it when credits have been
-// replenished.
-func (t *Transport) ResetCredits() { t.reg.resetLatches() }
+// CloseIdleConnections closes the idle connections of the RoundTripper
+// below, if it keeps any, as http.Client expects of its transport.
+func (t *Transport) CloseIdleConnections() {
+	if c, ok := t.next.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
 
 var errInvalidRequest = errors.New("breaker: nil request or URL")
 

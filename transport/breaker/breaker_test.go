@@ -141,7 +141,7 @@ func TestClientErrorsDoNotTrip(t *testing.T) {
 		t.Run(fmt.Sprint(code), func(t *testing.T) {
 			stub := &flip{}
 			stub.code.Store(int32(code))
-			tr := New(stub, Policy{ConsecutiveFailures: 3, MinRequests: 3, DisableCreditLatch: true})
+			tr := New(stub, Policy{ConsecutiveFailures: 3, MinRequests: 3})
 			for i := range 50 {
 				resp, err := get(t, tr, "http://a.test/")
 				if err != nil || resp.StatusCode != code {

@@ -24,10 +24,14 @@
 // window): a success costs one atomic compare-and-swap and one monotonic
 // clock read instead of two locked sections and two wall-clock reads.
 //
-// A 402 Payment Required ("Insufficient credits") latches its endpoint: later
-// requests to it fail fast with a [*CreditError] (errors.Is
-// errclass.ErrInsufficientCredits) until [Transport.ResetCredits] is called
-// or [Policy.CreditCooldown] lets one probe through.
+// What counts is the classifier's to say ([errclass.Outcome.ServerFault]):
+// server faults (5xx but 501 and 505, timeouts, resets, refused
+// connections) are failures; any other answer from the server is a success;
+// cancellations, refusals, TLS and DNS misconfiguration and errors the
+// classifier does not recognise are not counted. A half-open probe is
+// bounded by [Policy.ProbeTimeout]. A response counted a success whose body
+// the transport package's body idle timeout then cuts counts as a failure
+// too; a body that breaks in other ways after the headers is not seen here.
 //
 // Place the breaker inside retry (retry → breaker → base), so that every
 // attempt is counted and an open breaker ends the retries at once: its

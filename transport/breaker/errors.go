@@ -11,6 +11,11 @@ import (
 // ErrOpen matches every [*OpenError] through errors.Is.
 var ErrOpen = errors.New("breaker: circuit open")
 
+// ErrProbeTimeout is matched, through errors.Is, by the error of a
+// half-open probe cut by Policy.ProbeTimeout before its headers arrived.
+// The error also matches context.DeadlineExceeded.
+var ErrProbeTimeout = errors.New("breaker: half-open probe timed out")
+
 // OpenError is returned, with no response, when a breaker refuses a request:
 // it is open, or half-open with all its probes in flight. Nothing was sent.
 //
@@ -51,41 +56,4 @@ func (e *OpenError) RetryIn() time.Duration {
 	return max(time.Until(e.Until), 0)
 }
 
-// CreditError is returned, with no response, for a request to an endpoint
-// that answered 402 Payment Required and has not been released since.
-// Nothing was sent. It matches errclass.ErrInsufficientCredits through
-// errors.Is.
-type CreditError struct {
-	// Key identifies the latched endpoint, e.g.
-	// "POST https://api.example.com/v1/enhancements".
-	Key string
-	// Until is when one probe will be let through to see whether credits
-	// are back; zero if the latch has no cooldown.
-	Until time.Time
-}
-
-// Error describes the refusal.
-func (e *CreditError) Error() string {
-	s := "breaker: insufficient credits for " + e.Key + "; not sent"
-	if !e.Until.IsZero() {
-		s += fmt.Sprintf(" (next probe in %v)", max(time.Until(e.Until), 0).Round(time.Millisecond))
-	}
-	return s
-}
-
-// Is reports whether target is errclass.ErrInsufficientCredits.
-func (e *CreditError) Is(target error) bool { return target == errclass.ErrInsufficientCredits }
-
-// RetryIn reports the time until a probe is let through, or 0 when unknown.
-// It makes CreditError an [errclass.Refusal].
-func (e *CreditError) RetryIn() time.Duration {
-	if e.Until.IsZero() {
-		return 0
-	}
-	return max(time.Until(e.Until), 0)
-}
-
-var (
-	_ errclass.Refusal = (*OpenError)(nil)
-	_ errclass.Refusal = (*CreditError)(nil)
-)
+var _ errclass.Refusal = (*OpenError)(nil)

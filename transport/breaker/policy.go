@@ -28,7 +28,7 @@ const (
 	DefaultOpenTimeout         = 30 * time.Second
 	DefaultHalfOpenProbes      = 1
 	DefaultMaxKeys             = 1000
-	DefaultCreditCooldown      = time.Minute
+	DefaultProbeTimeout        = 10 * time.Second
 )
 
 // Policy configures a [Transport]. The zero Policy trips a host's breaker
@@ -65,19 +65,18 @@ type Policy struct {
 	// and says nothing about the server's health.
 	CountRateLimited bool
 
-	// MaxKeys bounds how many breakers (and 402 latches) are kept. When a
+	// MaxKeys bounds how many breakers are kept. When a
 	// new key would exceed it, a closed breaker that has not been used
 	// recently is dropped. Zero means 1000.
 	MaxKeys int
 
-	// CreditCooldown is how long a 402 latch refuses requests before letting
-	// one probe through to see whether credits are back. Zero means one
-	// minute.
-	CreditCooldown time.Duration
-
-	// DisableCreditLatch turns the 402 latch off: 402 responses are then
-	// passed through like any other client error.
-	DisableCreditLatch bool
+	// ProbeTimeout bounds a half-open probe until its response headers: a
+	// probe that hangs would hold its half-open slot, refusing every
+	// request to its key, for as long as it hangs. A probe cut by it
+	// counts as a failure (the breaker opens again). It cannot be turned
+	// off; zero or negative means 10s. A layer below (the transport
+	// package's AttemptTimeout) may cut the probe sooner.
+	ProbeTimeout time.Duration
 
 	// Key maps a request to its breaker's name. Nil means one breaker per
 	// host: scheme://host[:port] as written in the URL. To break per
@@ -89,10 +88,13 @@ type Policy struct {
 	// [errclass.Classify].
 	Classifier errclass.Classifier `json:"-"`
 
-	// OnStateChange, if set, is called after a breaker changes state, on
-	// the goroutine of the request that caused the change (or of the
-	// States call that noticed it), outside the breaker's lock: it may call
-	// back into the Transport. Calls are delivered in order.
+	// OnStateChange, if set, is called after a breaker changes state,
+	// outside every lock of the breaker: it may send requests through the
+	// Transport or read States. Calls are delivered in order, one at a
+	// time, on the goroutine of the request (or States call) that noticed
+	// the change, or on one already delivering others: a call made from
+	// inside the hook that changes another breaker's state has its change
+	// delivered right after the hook returns.
 	OnStateChange func(name string, from, to State) `json:"-"`
 }
 
@@ -118,8 +120,8 @@ func (p Policy) withDefaults() Policy {
 	if p.MaxKeys <= 0 {
 		p.MaxKeys = DefaultMaxKeys
 	}
-	if p.CreditCooldown <= 0 {
-		p.CreditCooldown = DefaultCreditCooldown
+	if p.ProbeTimeout <= 0 {
+		p.ProbeTimeout = DefaultProbeTimeout
 	}
 	if p.Classifier == nil {
 		p.Classifier = errclass.Classify

@@ -26,6 +26,7 @@ func (k key) String() string {
 
 // entry is one breaker and what the Transport tracks about it.
 type entry struct {
+	reg      *registry
 	key      key
 	cb       *gobreaker.CircuitBreaker[*http.Response]
 	state    atomic.Int32 // mirrors cb's state, updated on each change
@@ -68,13 +69,12 @@ type registry struct {
 	mu      sync.Mutex // serializes creation and eviction of entries
 
 	// State changes happen under gobreaker's lock; they are queued there
-	// and delivered to p.OnStateChange after the lock is released.
+	// and delivered to p.OnStateChange after the lock is released, by one
+	// goroutine at a time (see flush).
 	pendingMu  sync.Mutex
 	pending    []stateChange // guarded by pendingMu
 	hasPending atomic.Bool
-	deliverMu  sync.Mutex // keeps deliveries in order
-
-	latches
+	delivering atomic.Bool // a goroutine is in flush's delivery loop
 }
 
 func newRegistry(p Policy) *registry {
@@ -109,7 +109,7 @@ func (r *registry) create(k key) *entry {
 	if r.size.Load() >= int64(r.p.MaxKeys) {
 		r.evictLocked()
 	}
-	e := &entry{key: k, win: newWindow(r.p.Window, windowBuckets)}
+	e := &entry{reg: r, key: k, win: newWindow(r.p.Window, windowBuckets)}
 	e.used.Store(true)
 	name := k.String()
 	e.cb = gobreaker.NewCircuitBreaker[*http.Response](gobreaker.Settings{
@@ -184,17 +184,36 @@ func (r *registry) evictLocked() {
 	}
 }
 
-// flush delivers queued state changes to OnStateChange.
+// flush delivers queued state changes to OnStateChange, in order, holding
+// no lock while a hook runs: a hook may send requests through the
+// Transport (changing other breakers' states) or read States. One
+// goroutine delivers at a time; a flush that finds another one delivering
+// leaves its changes to it, so a hook that calls back in never waits for
+// itself, and a request never waits for a hook run by another.
 func (r *registry) flush() {
-	r.deliverMu.Lock()
-	defer r.deliverMu.Unlock()
-	r.pendingMu.Lock()
-	changes := r.pending
-	r.pending = nil
-	r.hasPending.Store(false)
-	r.pendingMu.Unlock()
-	for _, c := range changes {
-		r.p.OnStateChange(c.name, c.from, c.to)
+	// The second look catches a change queued after the deliverer's last
+	// look but before it let go.
+	for r.hasPending.Load() && r.delivering.CompareAndSwap(false, true) {
+		r.deliver()
+	}
+}
+
+// deliver runs the hooks of queued changes until none is left. The caller
+// has set r.delivering; deliver clears it, also when a hook panics.
+func (r *registry) deliver() {
+	defer r.delivering.Store(false)
+	for {
+		r.pendingMu.Lock()
+		changes := r.pending
+		r.pending = nil
+		r.hasPending.Store(false)
+		r.pendingMu.Unlock()
+		if len(changes) == 0 {
+			return
+		}
+		for _, c := range changes {
+			r.p.OnStateChange(c.name, c.from, c.to)
+		}
 	}
 }
 

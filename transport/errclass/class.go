@@ -1,6 +1,7 @@
 package errclass
 
 import (
+	"errors"
 	"net/http"
 	"time"
 )
@@ -77,6 +78,15 @@ type Outcome struct {
 	// it (an open circuit breaker, a latch after 402): see [Refusal]. Such
 	// outcomes are [Permanent] and [NotSent].
 	Refused bool
+	// ServerFault reports that the outcome tells of a server (or the path
+	// to it) in trouble: a 5xx other than 501 and 505, a timeout, a reset,
+	// a refused connection. Circuit breakers count these as failures, and
+	// nothing else (a 429 only when asked to). Errors the classifier does
+	// not recognise are not server faults: net/http, for one, reports a
+	// keep-alive connection the server closed as it was reused through an
+	// unexported error that says nothing certain about the server's health.
+	// A custom classifier decides this field as it decides Class.
+	ServerFault bool
 	// RetryAfter is how long to wait before trying again: the server's
 	// Retry-After or X-RateLimit-Reset hint for retryable responses, or
 	// for a refusal the time until the refusing layer lets a request through.
@@ -109,6 +119,12 @@ type Refusal interface {
 //	}
 type Classifier func(req *http.Request, resp *http.Response, err error) Outcome
 
+// ErrNilResponse is the error a layer returns, wrapped, in place of a
+// RoundTripper's (nil, nil): that pair breaks the http.RoundTripper contract,
+// and http.Client reports it as an error too. [Classify] gives it the
+// outcome of the pair itself: [Permanent] and [Ambiguous].
+var ErrNilResponse = errors.New("errclass: RoundTripper returned a nil *Response with a nil error")
+
 // Classify is the default [Classifier]. For responses:
 //
 //   - below 400: [Success];
@@ -124,6 +140,11 @@ type Classifier func(req *http.Request, resp *http.Response, err error) Outcome
 // unknown hosts, unrecognised errors: [Permanent]); and treats resets, EOFs,
 // responses cut off mid-headers and attempt timeouts as [Ambiguous],
 // [Retryable] only when [Idempotent] reports true for req.
+//
+// Classify never panics on the errors it is given: an error holding a nil
+// pointer (a typed nil such as a nil *net.OpError), alone or anywhere in a
+// chain, is never called, and a chain that has nothing else to tell counts
+// as an unrecognised error.
 func Classify(req *http.Request, resp *http.Response, err error) Outcome {
 	if err != nil || resp == nil {
 		return classifyError(req, err)
@@ -137,14 +158,24 @@ func classifyStatus(resp *http.Response) Outcome {
 	switch {
 	case code >= 100 && code < 400:
 		return out // Success; the hot path: no header lookups.
-	case code == http.StatusTooManyRequests, code == http.StatusTooEarly,
-		code >= 500 && code < 600 && code != http.StatusNotImplemented && code != http.StatusHTTPVersionNotSupported:
+	case code == http.StatusTooManyRequests, code == http.StatusTooEarly:
 		out.Class = Retryable
+		out.RetryAfter = hint(resp)
+	case serverFault(code):
+		out.Class = Retryable
+		out.ServerFault = true
 		out.RetryAfter = hint(resp)
 	default:
 		out.Class = Permanent
 	}
 	return out
+}
+
+// serverFault reports whether status tells of a server in trouble: any 5xx
+// but 501 Not Implemented and 505 HTTP Version Not Supported, which answer
+// the request rather than the server's health.
+func serverFault(code int) bool {
+	return code >= 500 && code < 600 && code != http.StatusNotImplemented && code != http.StatusHTTPVersionNotSupported
 }
 
 // hint returns the usable Retry-After hint of resp, or 0.
@@ -158,6 +189,9 @@ func hint(resp *http.Response) time.Duration {
 // WithStatus returns a Classifier that gives every response whose status is
 // one of codes the class cls (with the Retry-After hint when cls is
 // [Retryable]) and defers everything else to c. A nil c means [Classify].
+// Such a response is a server fault (see [Outcome.ServerFault]) when its
+// status is one that [Classify] counts as such, unless cls is [Success]:
+// a 503 declared a success trips no breaker.
 func (c Classifier) WithStatus(cls Class, codes ...int) Classifier {
 	if c == nil {
 		c = Classify
@@ -170,6 +204,7 @@ func (c Classifier) WithStatus(cls Class, codes ...int) Classifier {
 		if err == nil && resp != nil {
 			if _, ok := set[resp.StatusCode]; ok {
 				out := Outcome{Class: cls, StatusCode: resp.StatusCode}
+				out.ServerFault = cls != Success && serverFault(resp.StatusCode)
 				if cls == Retryable {
 					out.RetryAfter = hint(resp)
 				}

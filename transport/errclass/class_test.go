@@ -122,6 +122,7 @@ func TestClassifyErrors(t *testing.T) {
 		{"attempt timeout POST", post, context.DeadlineExceeded, Permanent, Ambiguous, true},
 		{"unknown error", get, errors.New(`unsupported protocol scheme "ftp"`), Permanent, Ambiguous, false},
 		{"no response, no error", get, nil, Permanent, Ambiguous, false},
+		{"ErrNilResponse", get, fmt.Errorf("layer: %w", ErrNilResponse), Permanent, Ambiguous, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -35,7 +36,8 @@ type APIError struct {
 	StatusCode int
 	// Detail is the server's explanation: the "detail" string, a summary of
 	// the field errors for a validation list, or an RFC 9457 title when the
-	// problem document has no detail. Empty when the body has none.
+	// problem document has no detail. Empty when the body has none. It
+	// holds the server's text as sent; [APIError.Error] escapes it.
 	Detail string
 	// Violations holds the field errors of a validation response (422), in
 	// the server's order.
@@ -139,6 +141,10 @@ func (p Path) MarshalJSON() ([]byte, error) {
 
 // Error reports the status and what the server said about it, for example
 // "errclass: 422 Unprocessable Entity: body.persons[0].name: Field required".
+// The server's text is not trusted into logs and terminals: control
+// characters, line separators, invisible formatting characters and bytes
+// that are not UTF-8 are written as Go escapes (\n, \x1b, \u2028, \xff);
+// printable text, non-ASCII included, is kept as it is.
 func (e *APIError) Error() string {
 	var b strings.Builder
 	b.WriteString("errclass: ")
@@ -150,13 +156,38 @@ func (e *APIError) Error() string {
 	switch {
 	case e.Detail != "":
 		b.WriteString(": ")
-		b.WriteString(e.Detail)
+		writeEscaped(&b, e.Detail)
 	case len(e.Body) > 0:
 		b.WriteString(": body ")
 		b.WriteString(strconv.Quote(snippet(e.Body)))
 	}
 	return b.String()
 }
+
+// writeEscaped writes s to b, escaping what could forge or hide a log line:
+// every rune that is not graphic (C0 and C1 controls such as \n, \r and
+// ESC; U+2028 and U+2029; format characters such as bidi overrides) and
+// every byte that is not UTF-8.
+func writeEscaped(b *strings.Builder, s string) {
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b.WriteString(`\x`)
+			b.WriteByte(hexDigits[s[i]>>4])
+			b.WriteByte(hexDigits[s[i]&0xF])
+		case unicode.IsGraphic(r):
+			b.WriteString(s[i : i+size])
+		default:
+			var buf [16]byte
+			q := strconv.AppendQuoteRune(buf[:0], r) // '\n', '\x1b', '\u2028'
+			b.Write(q[1 : len(q)-1])
+		}
+		i += size
+	}
+}
+
+const hexDigits = "0123456789abcdef"
 
 // Is reports whether target is the sentinel for e's status ([ErrBadRequest]
 // for 400, [ErrServerError] for any 5xx, ...).

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -271,6 +272,9 @@ func FuzzDecode(f *testing.F) {
 	f.Add(400, []byte(`{"detail":"x"}`))
 	f.Add(429, []byte(`{"type":"a","title":"b","detail":"c"}`))
 	f.Add(500, []byte("\xff\xfe"))
+	f.Add(400, []byte(`{"detail":"a\nb\u001b[31m\u2028"}`))
+	f.Add(422, []byte(`{"detail":[{"type":"t","loc":["body","x\ny"],"msg":"m\r\nForged: 1"}]}`))
+	f.Add(503, []byte("down\r\n\x1b[2J"))
 	f.Fuzz(func(t *testing.T, code int, body []byte) {
 		resp := &http.Response{StatusCode: code, Header: http.Header{}, Body: io.NopCloser(bytes.NewReader(body))}
 		err := Decode(resp)
@@ -284,12 +288,65 @@ func FuzzDecode(f *testing.F) {
 		if !errors.As(err, &e) {
 			t.Fatalf("Decode(%d) = %v, want *APIError", code, err)
 		}
-		if msg := e.Error(); !utf8.ValidString(msg) {
-			t.Fatalf("Error() = %q: not valid UTF-8", msg)
+		if msg := e.Error(); !utf8.ValidString(msg) || !allGraphic(msg) {
+			t.Fatalf("Error() = %q: not valid UTF-8, or holds a control character", msg)
 		}
 		again, _ := io.ReadAll(resp.Body)
 		if !bytes.Equal(again, body) {
 			t.Fatalf("body after Decode differs from the original")
 		}
 	})
+}
+
+// The server's text must not forge log lines or drive a terminal when an
+// APIError is printed: Error() escapes what is not graphic, and Detail keeps
+// the raw text. Issue 12, item 8.
+func TestAPIErrorEscapesServerText(t *testing.T) {
+	tests := []struct{ detail, want string }{
+		{"line1\nline2", `line1\nline2`},
+		{"a\rb", `a\rb`},
+		{"\x1b[31mred\x1b[0m", `\x1b[31mred\x1b[0m`},
+		{"nul\x00end", `nul\x00end`},
+		{"tab\there", `tab\there`},
+		{"del\x7f", `del\x7f`},
+		{"c1\u0085next", `c1\u0085next`},
+		{"ls\u2028ps\u2029", `ls\u2028ps\u2029`},
+		{"bidi\u202egnp.exe", `bidi\u202egnp.exe`},
+		{"bad\xffutf8\xc3", `bad\xffutf8\xc3`},
+		// Printable text stays readable, non-ASCII and backslashes included.
+		{"café 日本語 ✓ \u00a0nbsp \\n \uFFFD", "café 日本語 ✓ \u00a0nbsp \\n \uFFFD"},
+	}
+	for _, tc := range tests {
+		e := &APIError{StatusCode: 400, Detail: tc.detail}
+		if got, want := e.Error(), "errclass: 400 Bad Request: "+tc.want; got != want {
+			t.Errorf("Error() with Detail %q = %q, want %q", tc.detail, got, want)
+		}
+		if e.Detail != tc.detail {
+			t.Errorf("Error() changed Detail to %q", e.Detail)
+		}
+	}
+
+	// The same through Decode: a detail string and a validation list.
+	for _, tc := range []struct{ body, rawDetail string }{
+		{`{"detail":"boom\n\u001b[2JInjected: yes"}`, "boom\n\x1b[2JInjected: yes"},
+		{`{"detail":[{"type":"t","loc":["body","na\nme"],"msg":"bad\r\nInjected: yes"}]}`, "body.na\nme: bad\r\nInjected: yes"},
+	} {
+		e := decodeAPI(t, response(422, tc.body, nil))
+		if e.Detail != tc.rawDetail {
+			t.Errorf("Detail = %q, want the raw %q", e.Detail, tc.rawDetail)
+		}
+		if msg := e.Error(); !allGraphic(msg) || !strings.Contains(msg, "Injected: yes") {
+			t.Errorf("Error() = %q, want control characters escaped and the text kept", msg)
+		}
+	}
+}
+
+// allGraphic reports whether s holds only graphic runes (spaces included).
+func allGraphic(s string) bool {
+	for _, r := range s {
+		if !unicode.IsGraphic(r) {
+			return false
+		}
+	}
+	return true
 }

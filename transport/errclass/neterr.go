@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -31,10 +30,21 @@ func (e h2StreamError) Error() string {
 // the server did not process the stream.
 const h2RefusedStream = 0x7
 
-func classifyError(req *http.Request, err error) Outcome {
+func classifyError(req *http.Request, err error) (out Outcome) {
+	// Classifying calls methods of errors made anywhere below (Is, As,
+	// Unwrap, Timeout, RetryIn). is and as skip typed nils, but a non-nil
+	// error may still reach a nil one it holds (a *net.OpError holding a
+	// nil *net.DNSError panics in Timeout). A classification must not take
+	// the caller down: such an error counts as unrecognised.
+	defer func() {
+		if recover() != nil {
+			out = Outcome{Class: Permanent, Delivery: Ambiguous}
+		}
+	}()
+
 	// The caller's own cancellation or deadline wins over whatever error the
 	// transport produced while being torn down.
-	if req != nil && req.Context().Err() != nil || errors.Is(err, context.Canceled) {
+	if req != nil && req.Context().Err() != nil || is(err, context.Canceled) {
 		return Outcome{Class: Canceled, Delivery: Ambiguous}
 	}
 	if err == nil {
@@ -44,47 +54,48 @@ func classifyError(req *http.Request, err error) Outcome {
 	}
 
 	var refusal Refusal
-	if errors.As(err, &refusal) {
+	if as(err, &refusal) {
 		return Outcome{Class: Permanent, Delivery: NotSent, Refused: true, RetryAfter: max(refusal.RetryIn(), 0)}
 	}
 	if isTLSError(err) {
 		return Outcome{Class: Permanent, Delivery: NotSent}
 	}
 	var dnsErr *net.DNSError
-	if errors.As(err, &dnsErr) {
+	if as(err, &dnsErr) {
 		if dnsErr.IsNotFound {
 			// NXDOMAIN does not fix itself within a backoff.
 			return Outcome{Class: Permanent, Delivery: NotSent}
 		}
-		return Outcome{Class: Retryable, Delivery: NotSent, Timeout: dnsErr.IsTimeout}
+		return Outcome{Class: Retryable, Delivery: NotSent, Timeout: dnsErr.IsTimeout, ServerFault: true}
 	}
 	var opErr *net.OpError
-	if errors.As(err, &opErr) && (opErr.Op == "dial" || opErr.Op == "proxyconnect") {
-		return Outcome{Class: Retryable, Delivery: NotSent, Timeout: opErr.Timeout()}
+	if as(err, &opErr) && (opErr.Op == "dial" || opErr.Op == "proxyconnect") {
+		return Outcome{Class: Retryable, Delivery: NotSent, Timeout: opErr.Timeout(), ServerFault: true}
 	}
-	if errors.Is(err, syscall.ECONNREFUSED) {
-		return Outcome{Class: Retryable, Delivery: NotSent}
+	if is(err, syscall.ECONNREFUSED) {
+		return Outcome{Class: Retryable, Delivery: NotSent, ServerFault: true}
 	}
 	var se h2StreamError
-	if errors.As(err, &se) && se.Code == h2RefusedStream {
+	if as(err, &se) && se.Code == h2RefusedStream {
 		return Outcome{Class: Retryable, Delivery: NotSent}
 	}
 
-	out := Outcome{Delivery: Ambiguous}
+	// What follows tells of a server (or the way to it) in trouble.
+	out = Outcome{Delivery: Ambiguous, ServerFault: true}
 	var netErr net.Error
 	var protoErr textproto.ProtocolError
 	switch {
-	case errors.Is(err, context.DeadlineExceeded):
+	case is(err, context.DeadlineExceeded):
 		// Not the caller's deadline (checked above): an attempt's timeout.
 		out.Timeout = true
-	case errors.As(err, &netErr) && netErr.Timeout():
+	case as(err, &netErr) && netErr.Timeout():
 		out.Timeout = true
 	case opErr != nil, // read or write on an established connection
-		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
-		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNABORTED),
-		errors.Is(err, syscall.EPIPE), errors.As(err, &se),
+		is(err, io.EOF), is(err, io.ErrUnexpectedEOF),
+		is(err, syscall.ECONNRESET), is(err, syscall.ECONNABORTED),
+		is(err, syscall.EPIPE), as(err, &se),
 		// A response cut off mid-headers reads as a malformed one.
-		errors.As(err, &protoErr):
+		as(err, &protoErr):
 	default:
 		// Unrecognised errors (bad URLs, unsupported schemes, a custom
 		// RoundTripper's own errors) are not retried: guessing wrong would
@@ -108,6 +119,6 @@ func isTLSError(err error) bool {
 		hostErr   x509.HostnameError
 		invalid   x509.CertificateInvalidError
 	)
-	return errors.As(err, &verifyErr) || errors.As(err, &recordErr) || errors.As(err, &alertErr) ||
-		errors.As(err, &unknownCA) || errors.As(err, &hostErr) || errors.As(err, &invalid)
+	return as(err, &verifyErr) || as(err, &recordErr) || as(err, &alertErr) ||
+		as(err, &unknownCA) || as(err, &hostErr) || as(err, &invalid)
 }

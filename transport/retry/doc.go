@@ -14,7 +14,9 @@
 // The first attempt is the caller's request, passed through untouched; later
 // attempts are copies carrying a fresh body from Request.GetBody (requests
 // whose body cannot be replayed are sent once). The response of a discarded
-// attempt is drained (up to 64 KiB) and closed so its connection is reused.
+// attempt is drained (up to 64 KiB, of what arrives within 100ms, during the
+// backoff wait) and closed so its connection is reused; a body that stalls or
+// drips is closed instead, losing its connection but never hanging the call.
 // When retries run out on an HTTP status, the caller gets the last response
 // with its body unread, as with a plain http.Client; errors come back as
 // [*Error], which records the number of attempts and unwraps to the cause.

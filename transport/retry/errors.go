@@ -3,6 +3,7 @@ package retry
 import (
 	"errors"
 	"strconv"
+	"strings"
 )
 
 // Reasons for giving up, matched by an [*Error] through [errors.Is].
@@ -40,14 +41,20 @@ type Error struct {
 	Reason error
 }
 
-// Error describes the attempts made and the last cause.
+// Error describes the attempts made, the reason they stopped and the last
+// cause. Any Reason works, not only the package's sentinels: their
+// "retry: " prefix is dropped, another text is kept whole.
 func (e *Error) Error() string {
 	s := "retry: " + strconv.Itoa(e.Attempts) + " attempt"
 	if e.Attempts != 1 {
 		s += "s"
 	}
 	if e.Reason != nil {
-		s += " (" + e.Reason.Error()[len("retry: "):] + ")"
+		reason, _ := strings.CutPrefix(e.Reason.Error(), "retry: ")
+		s += " (" + reason + ")"
+	}
+	if e.Err == nil {
+		return s
 	}
 	return s + ": " + e.Err.Error()
 }

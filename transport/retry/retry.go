@@ -21,6 +21,22 @@ var ErrInvalidRequest = errors.New("retry: invalid request")
 // connection but not the time to download them.
 const drainLimit = 64 << 10
 
+// drainTimeout bounds how long discarding a response waits for its body to
+// arrive. Draining only pays while it is cheaper than the new connection that
+// closing costs: a fresh TCP and TLS 1.3 connection takes two round trips,
+// about 100ms at the 50ms RTT of a partner API in another region. A healthy
+// server writes a small error body with its headers, so it is drained in
+// microseconds; one still arriving after 100ms comes from a server in
+// trouble, whose connection is not worth keeping. The time spent draining
+// counts toward the backoff wait that follows.
+const drainTimeout = 100 * time.Millisecond
+
+// closeTimeout bounds the wait, after Close, for the goroutine reading a
+// discarded body. Close unblocks a Read of net/http's bodies at once; a
+// body whose Read ignores Close is left to its goroutine rather than hang
+// the request.
+const closeTimeout = 100 * time.Millisecond
+
 // Transport is an http.RoundTripper that retries failed attempts according to
 // a [Policy]. It is safe for concurrent use. Create it with [New] or
 // [Middleware]; the zero Transport is not usable.
@@ -29,8 +45,9 @@ type Transport struct {
 	p    Policy
 
 	// Hooks for tests, in the manner of x/time/rate: real time by default.
-	clock func() time.Duration // monotonic time since epoch
-	sleep func(ctx context.Context, d time.Duration) error
+	clock     func() time.Duration // monotonic time since epoch
+	sleep     func(ctx context.Context, d time.Duration) error
+	drainWait time.Duration // drainTimeout
 }
 
 // epoch anchors the monotonic clock: time.Since(epoch) reads only the
@@ -60,7 +77,17 @@ func newTransport(next http.RoundTripper, p Policy) *Transport {
 	if next == nil {
 		next = http.DefaultTransport
 	}
-	return &Transport{next: next, p: p, clock: monotonic, sleep: sleep}
+	return &Transport{next: next, p: p, clock: monotonic, sleep: sleep, drainWait: drainTimeout}
+}
+
+// CloseIdleConnections closes the idle connections of the RoundTripper
+// below, when it has such a method (as *http.Transport does), so that
+// http.Client.CloseIdleConnections reaches through the Transport.
+func (t *Transport) CloseIdleConnections() {
+	type closeIdler interface{ CloseIdleConnections() }
+	if c, ok := t.next.(closeIdler); ok {
+		c.CloseIdleConnections()
+	}
 }
 
 // RoundTrip sends req, and again while the outcome is retryable and the
@@ -79,6 +106,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// The first attempt is the caller's request itself: no clone, no
 	// context value, no backoff. Most requests end here.
 	resp, err := t.next.RoundTrip(req)
+	if resp == nil && err == nil {
+		err = fmt.Errorf("retry: %T: %w", t.next, errclass.ErrNilResponse)
+	}
 	out := t.p.Classifier(req, resp, err)
 	if !t.retryable(out) {
 		return result(1, resp, err, nil)
@@ -109,8 +139,13 @@ func (t *Transport) retry(req *http.Request, resp *http.Response, err error, out
 			obs.Retrying(out, next)
 		}
 		// Committed to another attempt: this response is never seen by the
-		// caller, so free its connection before waiting.
-		discard(resp)
+		// caller, so free its connection before waiting. Draining is part of
+		// the wait, so the next attempt starts when plan said it would.
+		if resp != nil {
+			drainStart := t.clock()
+			t.discard(ctx, resp)
+			delay -= t.clock() - drainStart
+		}
 		if serr := t.sleep(ctx, delay); serr != nil {
 			return nil, &Error{Attempts: n, Err: serr}
 		}
@@ -122,6 +157,9 @@ func (t *Transport) retry(req *http.Request, resp *http.Response, err error, out
 		r := req.WithContext(errclass.WithAttempt(ctx, next))
 		r.Body = body
 		resp, err = t.next.RoundTrip(r)
+		if resp == nil && err == nil {
+			err = fmt.Errorf("retry: %T: %w", t.next, errclass.ErrNilResponse)
+		}
 		out = t.p.Classifier(r, resp, err)
 	}
 }
@@ -197,14 +235,47 @@ func replayBody(req *http.Request) (io.ReadCloser, error) {
 	return req.GetBody()
 }
 
-// discard drains (bounded) and closes the body of a response that will not
-// reach the caller, so that its connection goes back to the pool.
-func discard(resp *http.Response) {
-	if resp == nil || resp.Body == nil {
+// discard closes the body of a response that will not reach the caller,
+// first draining what arrives within t.drainWait (up to drainLimit bytes)
+// so that its connection can go back to the pool. It never waits on the
+// network for longer than t.drainWait plus closeTimeout, nor once ctx is
+// done: a body still arriving is closed, losing its connection.
+//
+// Close may be called while the draining goroutine is in Read, as net/http
+// allows for its bodies. A body from a custom RoundTripper whose Read keeps
+// blocking after Close leaves that goroutine behind, blocked until the Read
+// returns: a leak bounded to that broken body, instead of a hung request.
+func (t *Transport) discard(ctx context.Context, resp *http.Response) {
+	body := resp.Body
+	if body == nil {
 		return
 	}
-	io.CopyN(io.Discard, resp.Body, drainLimit)
-	resp.Body.Close()
+	if body == http.NoBody || resp.ContentLength == 0 || ctx.Err() != nil {
+		body.Close() // nothing to drain, or nobody to wait for it
+		return
+	}
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		io.CopyN(io.Discard, body, drainLimit)
+	}()
+	timer := time.NewTimer(t.drainWait)
+	defer timer.Stop()
+	select {
+	case <-drained:
+		body.Close()
+		return
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+	// Close unblocks the Read; wait for the goroutine so that it does not
+	// outlive the request, but not for a Read that ignores Close.
+	body.Close()
+	timer.Reset(closeTimeout)
+	select {
+	case <-drained:
+	case <-timer.C:
+	}
 }
 
 // sleep waits for d or until ctx is done, whichever comes first.

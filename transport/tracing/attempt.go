@@ -34,14 +34,14 @@ type attemptLayer struct {
 
 func (l *attemptLayer) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req == nil || req.URL == nil {
-		return l.next.RoundTrip(req) // nothing to trace; the layers below say what is wrong
+		return roundTrip(l.next, req) // nothing to trace; the layers below say what is wrong
 	}
 	t := l.t
 	ctx := req.Context()
 	tracer := t.tracer()
 	measure := t.inst.attemptDuration.Enabled(ctx) || t.inst.attempts.Enabled(ctx) || t.inst.fastFails.Enabled(ctx)
 	if tracer == nil && !measure {
-		return l.next.RoundTrip(req) // nothing records: cost nothing
+		return roundTrip(l.next, req) // nothing records: cost nothing
 	}
 
 	var start time.Time
@@ -73,7 +73,7 @@ func (l *attemptLayer) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 
-	resp, err := l.next.RoundTrip(r)
+	resp, err := roundTrip(l.next, r)
 	out := t.cfg.Classifier(r, resp, err)
 	if measure {
 		t.measureAttempt(r, out, err, start)
@@ -92,10 +92,10 @@ func (l *attemptLayer) RoundTrip(req *http.Request) (*http.Response, error) {
 		if out.Refused {
 			// Nothing was sent, but the attempt happened: show why.
 			end.add(attrRefused.Bool(true))
-			span.AddEvent("fast_fail", trace.WithAttributes(semconv.ErrorTypeKey.String(et), attribute.String("message", err.Error())))
+			span.AddEvent("fast_fail", trace.WithAttributes(semconv.ErrorTypeKey.String(et), attribute.String("message", errorText(err))))
 		}
 		span.SetAttributes(end.copied()...)
-		span.SetStatus(codes.Error, err.Error())
+		span.SetStatus(codes.Error, errorText(err))
 		span.End()
 		return resp, err
 	}
@@ -110,6 +110,11 @@ func (l *attemptLayer) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp.Body = trackBody(resp, t.detailLimit(resp), span, end)
 	return resp, nil
 }
+
+// CloseIdleConnections closes the idle connections of the RoundTripper
+// below, when it has that method: http.Client.CloseIdleConnections reaches
+// the base transport through this layer.
+func (l *attemptLayer) CloseIdleConnections() { closeIdle(l.next) }
 
 func (t *Tracer) measureAttempt(r *http.Request, out errclass.Outcome, err error, start time.Time) {
 	ctx := r.Context()

@@ -18,33 +18,65 @@ import (
 // redacted replaces secrets in url.full, as the HTTP conventions ask.
 const redacted = "REDACTED"
 
-// redactURL renders u for url.full with its credentials and every query
-// value replaced: query strings carry API keys and signatures too often for
-// any to be trusted into a trace.
+// redactURL renders u for url.full as the HTTP conventions ask: credentials
+// and every query value replaced (query strings carry API keys and
+// signatures too often for any to be trusted into a trace), and no fragment
+// (it never goes on the wire, and OAuth's implicit flow puts access tokens
+// there).
 func redactURL(u *url.URL) string {
-	if u.User == nil && u.RawQuery == "" {
+	if u.User == nil && u.RawQuery == "" && u.Fragment == "" && u.RawFragment == "" {
 		return u.String()
 	}
 	c := *u
 	if c.User != nil {
 		c.User = url.UserPassword(redacted, redacted)
 	}
-	if c.RawQuery != "" {
-		q, err := url.ParseQuery(c.RawQuery)
-		if err != nil {
-			c.RawQuery = redacted
-		} else {
-			for _, vs := range q {
-				for i := range vs {
-					vs[i] = redacted
-				}
-			}
-			c.RawQuery = q.Encode()
-		}
-	}
+	c.RawQuery = redactQuery(c.RawQuery)
 	c.Fragment, c.RawFragment = "", ""
 	return c.String()
 }
+
+// redactQuery keeps the keys of a raw query, in order and as sent, and
+// replaces every value. A parameter without "=" (?SECRET) is a bare token
+// rather than a key: it is replaced whole. A query whose keys cannot be read
+// for sure, with an invalid escape or a ";" that some servers split on, is
+// replaced whole.
+func redactQuery(q string) string {
+	if q == "" {
+		return ""
+	}
+	if strings.Contains(q, ";") {
+		return redacted
+	}
+	var b strings.Builder
+	b.Grow(len(q) + 16)
+	for rest, more := q, true; more; {
+		var param string
+		param, rest, more = strings.Cut(rest, "&")
+		if param == "" {
+			continue // "a=1&&b=2": an empty parameter says nothing
+		}
+		if b.Len() > 0 {
+			b.WriteByte('&')
+		}
+		key, _, valued := strings.Cut(param, "=")
+		if !valued {
+			b.WriteString(redacted)
+			continue
+		}
+		if _, err := url.QueryUnescape(key); err != nil {
+			return redacted
+		}
+		b.WriteString(key)
+		b.WriteString("=" + redacted)
+	}
+	return b.String()
+}
+
+// errorText is err's message. An error holding a nil pointer (a typed nil
+// from a RoundTripper below) may panic in its Error method: fmt recovers
+// that and writes "<nil>".
+func errorText(err error) string { return fmt.Sprint(err) }
 
 // knownMethods are the methods the HTTP conventions name; others are
 // reported as _OTHER with the original alongside.

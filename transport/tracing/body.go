@@ -104,8 +104,8 @@ func endSpan(span trace.Span, end *endAttrs, detail string, readErr error) {
 		span.SetAttributes(end.kv[:end.n]...)
 	}
 	if readErr != nil {
-		span.AddEvent("body_read_error", trace.WithAttributes(attribute.String("message", readErr.Error())))
-		span.SetStatus(codes.Error, "reading the response body: "+readErr.Error())
+		span.AddEvent("body_read_error", trace.WithAttributes(attribute.String("message", errorText(readErr))))
+		span.SetStatus(codes.Error, "reading the response body: "+errorText(readErr))
 	}
 	span.End()
 }

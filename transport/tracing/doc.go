@@ -11,14 +11,20 @@
 //	rt := transport.Chain(base, tr.Around(retry.Middleware(rp)), breaker.Middleware(bp))
 //
 // Spans follow the OpenTelemetry HTTP client conventions (http.request.method,
-// url.full with credentials and query values redacted, server.address,
-// server.port, http.response.status_code, error.type,
-// http.request.resend_count) and add their own resilient.* attributes and
-// events where the conventions stop: the errclass class of each attempt, each
-// retry's wait and whether Retry-After set it, why retries stopped (budget
-// exhausted, no time left...), refusals by an open breaker or a 402 latch, and
-// the error body's detail (bounded). The request and attempt spans end when
-// their response body is read to the end or closed, as with otelhttp.
+// url.full with credentials, query values and bare query tokens redacted and
+// no fragment, server.address, server.port, http.response.status_code,
+// error.type, http.request.resend_count) and add their own resilient.*
+// attributes and events where the conventions stop: the errclass class of
+// each attempt, each retry's wait and whether Retry-After set it, why retries
+// stopped (budget exhausted, no time left...), refusals by an open breaker or
+// a 402 latch, and the error body's detail (bounded). The request and attempt
+// spans end when their response body is read to the end or closed, as with
+// otelhttp.
+//
+// Both layers keep the RoundTripper contract for the layers around them: a
+// (nil, nil) from below becomes an error wrapping [errclass.ErrNilResponse],
+// and CloseIdleConnections is forwarded to the RoundTripper below, so that
+// http.Client.CloseIdleConnections reaches the base transport.
 //
 // Tracing never changes behaviour. With no-op providers (the OpenTelemetry
 // globals before an SDK is installed, or the noop package) it starts no span

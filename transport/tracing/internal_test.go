@@ -52,23 +52,53 @@ type roundTripperFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
+// url.full keeps no credentials, query value, bare query token or fragment.
+// Issue 12, item 8.
 func TestRedactURL(t *testing.T) {
-	tests := map[string]string{
-		"https://api.example.com/v1/jobs/1":            "https://api.example.com/v1/jobs/1",
-		"https://user:pw@api.example.com/x":            "https://REDACTED:REDACTED@api.example.com/x",
-		"https://api.example.com/x?api_key=abc&page=2": "https://api.example.com/x?api_key=REDACTED&page=REDACTED",
-		"https://api.example.com/x?sig=abc#frag":       "https://api.example.com/x?sig=REDACTED",
-		"http://127.0.0.1:8080/x?a=1&a=2":              "http://127.0.0.1:8080/x?a=REDACTED&a=REDACTED",
-		"https://api.example.com/x?%zz=1":              "https://api.example.com/x?REDACTED",
+	tests := []struct{ name, in, want string }{
+		{"plain", "https://api.example.com/v1/jobs/1", "https://api.example.com/v1/jobs/1"},
+		{"userinfo", "https://user:pw@api.example.com/x", "https://REDACTED:REDACTED@api.example.com/x"},
+		{"user only", "https://tok3n@api.example.com/x", "https://REDACTED:REDACTED@api.example.com/x"},
+		{"values", "https://api.example.com/x?page=2&api_key=abc", "https://api.example.com/x?page=REDACTED&api_key=REDACTED"},
+		{"repeated key", "http://127.0.0.1:8080/x?a=1&a=2", "http://127.0.0.1:8080/x?a=REDACTED&a=REDACTED"},
+		{"fragment only", "https://app.example.com/cb#access_token=s3cr3t&token_type=bearer", "https://app.example.com/cb"},
+		{"fragment and query", "https://api.example.com/x?sig=abc#s3cr3t", "https://api.example.com/x?sig=REDACTED"},
+		{"fragment and userinfo", "https://u:p@api.example.com/x#s3cr3t", "https://REDACTED:REDACTED@api.example.com/x"},
+		{"bare key", "https://api.example.com/x?S3CR3T", "https://api.example.com/x?REDACTED"},
+		{"bare key among others", "https://api.example.com/x?a=1&S3CR3T&b=2", "https://api.example.com/x?a=REDACTED&REDACTED&b=REDACTED"},
+		{"key with empty value", "https://api.example.com/x?token=", "https://api.example.com/x?token=REDACTED"},
+		{"empty key", "https://api.example.com/x?=s3cr3t", "https://api.example.com/x?=REDACTED"},
+		{"empty parameters", "https://api.example.com/x?&a=1&&", "https://api.example.com/x?a=REDACTED"},
+		{"escaped key kept as sent", "https://api.example.com/x?a%20b=s3cr3t", "https://api.example.com/x?a%20b=REDACTED"},
+		{"invalid escape in key", "https://api.example.com/x?%zz=1", "https://api.example.com/x?REDACTED"},
+		{"invalid escape in value", "https://api.example.com/x?k=%zzs3cr3t", "https://api.example.com/x?k=REDACTED"},
+		{"semicolon", "https://api.example.com/x?S3CR3T;a=1", "https://api.example.com/x?REDACTED"},
+		{"opaque", "http:opaque?S3CR3T#s3cr3t", "http:opaque?REDACTED"},
+		{"opaque with value", "mailto:ops@example.com?subject=s3cr3t", "mailto:ops@example.com?subject=REDACTED"},
 	}
-	for in, want := range tests {
-		u, err := url.Parse(in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := redactURL(u); got != want {
-			t.Errorf("redactURL(%q) = %q, want %q", in, got, want)
-		}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			u, err := url.Parse(tc.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := *u
+			got := redactURL(u)
+			if got != tc.want {
+				t.Errorf("redactURL(%q) = %q, want %q", tc.in, got, tc.want)
+			}
+			if strings.Contains(strings.ToLower(got), "s3cr3t") {
+				t.Errorf("redactURL(%q) = %q: a secret survived", tc.in, got)
+			}
+			if *u != before {
+				t.Errorf("redactURL changed its argument to %q", u)
+			}
+		})
+	}
+	// A URL set by hand with Opaque (the raw request-target) keeps it.
+	u := &url.URL{Scheme: "https", Host: "api.example.com", Opaque: "//api.example.com/v1/raw%2Fpath", RawQuery: "k=s3cr3t", Fragment: "s3cr3t"}
+	if got, want := redactURL(u), "https://api.example.com/v1/raw%2Fpath?k=REDACTED"; got != want {
+		t.Errorf("redactURL(opaque) = %q, want %q", got, want)
 	}
 }
 

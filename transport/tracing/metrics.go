@@ -65,7 +65,7 @@ func newInstruments(m metric.Meter) *instruments {
 		metric.WithUnit("s"), metric.WithDescription("Waits before retries."),
 		metric.WithExplicitBucketBoundaries(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30))
 	in.giveUps, _ = m.Int64Counter("resilient.client.retry.give_ups",
-		metric.WithUnit("{request}"), metric.WithDescription("Retryable failures not retried, by reason (budget_exhausted, ...)."))
+		metric.WithUnit("{request}"), metric.WithDescription("Retryable failures not retried, by reason (attempts exhausted, retry budget exhausted, ...)."))
 	in.fastFails, _ = m.Int64Counter("resilient.client.fast_fails",
 		metric.WithUnit("{attempt}"), metric.WithDescription("Attempts refused without being sent (open breaker, 402 latch)."))
 	in.transitions, _ = m.Int64Counter("resilient.breaker.transitions",

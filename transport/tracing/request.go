@@ -36,7 +36,7 @@ type requestLayer struct {
 
 func (l *requestLayer) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req == nil || req.URL == nil {
-		return l.next.RoundTrip(req) // nothing to trace; the layers below say what is wrong
+		return roundTrip(l.next, req) // nothing to trace; the layers below say what is wrong
 	}
 	t := l.t
 	ctx := req.Context()
@@ -44,7 +44,7 @@ func (l *requestLayer) RoundTrip(req *http.Request) (*http.Response, error) {
 	measure := t.inst.requestDuration.Enabled(ctx)
 	observe := tracer != nil || t.inst.retries.Enabled(ctx) || t.inst.giveUps.Enabled(ctx)
 	if !measure && !observe {
-		return l.next.RoundTrip(req) // nothing records: cost nothing
+		return roundTrip(l.next, req) // nothing records: cost nothing
 	}
 
 	var start time.Time
@@ -61,7 +61,7 @@ func (l *requestLayer) RoundTrip(req *http.Request) (*http.Response, error) {
 	obs.ctx, obs.span = ctx, span
 	ctx = errclass.WithObserver(ctx, obs)
 
-	resp, err := l.next.RoundTrip(req.WithContext(ctx))
+	resp, err := roundTrip(l.next, req.WithContext(ctx))
 	out := t.cfg.Classifier(req, resp, err)
 	if measure {
 		t.inst.requestDuration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(metricAttrs(req, out, err)...))
@@ -78,7 +78,7 @@ func (l *requestLayer) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		end.add(semconv.ErrorTypeKey.String(errorType(out, err)))
 		span.SetAttributes(end.copied()...)
-		span.SetStatus(codes.Error, err.Error())
+		span.SetStatus(codes.Error, errorText(err))
 		span.End()
 		return nil, err
 	}
@@ -90,6 +90,11 @@ func (l *requestLayer) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp.Body = trackOuter(resp, t.detailLimit(resp), span, end)
 	return resp, nil
 }
+
+// CloseIdleConnections closes the idle connections of the RoundTripper
+// below, when it has that method: http.Client.CloseIdleConnections reaches
+// the base transport through this layer.
+func (l *requestLayer) CloseIdleConnections() { closeIdle(l.next) }
 
 // detailLimit is how much of resp's body to keep for its error detail.
 func (t *Tracer) detailLimit(resp *http.Response) int {

@@ -1,6 +1,7 @@
 package tracing
 
 import (
+	"fmt"
 	"net/http"
 	"reflect"
 	"sync/atomic"
@@ -167,4 +168,27 @@ func (t *Tracer) propagator() propagation.TextMapPropagator {
 // callback, converting its states with String(); names are breaker keys.
 func (t *Tracer) BreakerStateChanged(name, from, to string) {
 	t.inst.breakerChanged(name, from, to)
+}
+
+// roundTrip calls next.RoundTrip, turning the (nil, nil) of a broken
+// RoundTripper into an error wrapping [errclass.ErrNilResponse]: neither this
+// layer nor the ones above may be handed a nil response without an error.
+func roundTrip(next http.RoundTripper, req *http.Request) (*http.Response, error) {
+	resp, err := next.RoundTrip(req)
+	if resp == nil && err == nil {
+		err = nilResponse(next)
+	}
+	return resp, err
+}
+
+func nilResponse(next http.RoundTripper) error {
+	return fmt.Errorf("tracing: %T: %w", next, errclass.ErrNilResponse)
+}
+
+// closeIdle forwards CloseIdleConnections to rt when it has that method, as
+// http.Client.CloseIdleConnections does with its Transport.
+func closeIdle(rt http.RoundTripper) {
+	if c, ok := rt.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
 }

@@ -257,26 +257,87 @@ func TestBreakerFastFailIsVisible(t *testing.T) {
 	}
 }
 
-func TestGiveUpReasonRecorded(t *testing.T) {
-	f := newFixture(t)
-	srv := newScripted(t, `{"detail":"busy"}`, 429)
-	budget := retry.NewBudget(0, 0, time.Second) // no retries at all
-	rt := f.tracer.Around(retry.Middleware(retry.Policy{Budget: budget}))(srv.Client().Transport)
-	resp, err := rt.RoundTrip(httptest.NewRequest(http.MethodPost, srv.URL, nil))
-	if err != nil {
-		t.Fatal(err)
+// When retry gives up on a retryable response, the request span says why
+// (attribute and retry.give_up event) and resilient.client.retry.give_ups
+// counts it by reason. Issue 12, item 12: removing the event or the metric
+// fails this test.
+func TestGiveUpRecorded(t *testing.T) {
+	tests := []struct {
+		name     string
+		status   int
+		policy   retry.Policy
+		reason   string
+		attempts int64
+	}{
+		{"attempts exhausted", http.StatusServiceUnavailable,
+			retry.Policy{MaxAttempts: 2, BaseDelay: time.Millisecond}, "attempts exhausted", 2},
+		{"budget exhausted", http.StatusTooManyRequests,
+			retry.Policy{Budget: retry.NewBudget(0, 0, time.Second)}, "retry budget exhausted", 1},
 	}
-	io.ReadAll(resp.Body)
-	resp.Body.Close()
-	var parent sdktrace.ReadOnlySpan
-	for _, s := range f.rec.Ended() {
-		if s.SpanKind() == trace.SpanKindInternal {
-			parent = s
-		}
-	}
-	a := attrs(parent.Attributes())
-	if a["resilient.retry.stop_reason"].AsString() != "retry budget exhausted" || a["resilient.error.detail"].AsString() != "busy" {
-		t.Errorf("parent attributes = %v", a)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			srv := newScripted(t, `{"detail":"busy"}`, tc.status)
+			rt := f.tracer.Around(retry.Middleware(tc.policy))(srv.Client().Transport)
+			resp, err := rt.RoundTrip(httptest.NewRequest(http.MethodPost, srv.URL, nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.ReadAll(resp.Body)
+			resp.Body.Close()
+			srv.mu.Lock()
+			sent := int64(len(srv.traceparent))
+			srv.mu.Unlock()
+			if resp.StatusCode != tc.status || sent != tc.attempts {
+				t.Fatalf("RoundTrip() status = %d after %d attempts, want %d after %d", resp.StatusCode, sent, tc.status, tc.attempts)
+			}
+
+			var parent sdktrace.ReadOnlySpan
+			for _, s := range f.rec.Ended() {
+				if s.SpanKind() == trace.SpanKindInternal {
+					parent = s
+				}
+			}
+			if parent == nil {
+				t.Fatal("no request span ended")
+			}
+			a := attrs(parent.Attributes())
+			if a["resilient.retry.stop_reason"].AsString() != tc.reason || a["resilient.error.detail"].AsString() != "busy" {
+				t.Errorf("request span attributes = %v, want stop_reason %q and detail busy", a, tc.reason)
+			}
+			var events int
+			for _, e := range parent.Events() {
+				if e.Name != "retry.give_up" {
+					continue
+				}
+				events++
+				ea := attrs(e.Attributes)
+				if ea["resilient.retry.stop_reason"].AsString() != tc.reason || ea["resilient.attempts"].AsInt64() != tc.attempts ||
+					ea["resilient.class"].AsString() != "retryable" {
+					t.Errorf("retry.give_up event attributes = %v, want stop_reason %q, %d attempts, class retryable", ea, tc.reason, tc.attempts)
+				}
+			}
+			if events != 1 {
+				t.Errorf("%d retry.give_up events on the request span, want 1", events)
+			}
+
+			var rm metricdata.ResourceMetrics
+			if err := f.reader.Collect(context.Background(), &rm); err != nil {
+				t.Fatal(err)
+			}
+			var giveUps metricdata.Sum[int64]
+			var found bool
+			for _, sm := range rm.ScopeMetrics {
+				for _, m := range sm.Metrics {
+					if m.Name == "resilient.client.retry.give_ups" {
+						giveUps, found = m.Data.(metricdata.Sum[int64])
+					}
+				}
+			}
+			if !found || len(giveUps.DataPoints) != 1 || sumOf(giveUps, "resilient.retry.stop_reason", tc.reason) != 1 {
+				t.Errorf("resilient.client.retry.give_ups = %+v, want one give-up with stop_reason %q", giveUps, tc.reason)
+			}
+		})
 	}
 }
 

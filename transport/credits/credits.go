@@ -1,0 +1,154 @@
+package credits
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/resilient-http/resilient/transport/errclass"
+)
+
+// Transport is an http.RoundTripper that refuses, without sending them,
+// requests to routes that answered 402 Payment Required, until a probe finds
+// them paying again or [Transport.Reset] is called. It is safe for
+// concurrent use. Create it with [New] or [Middleware]; the zero Transport
+// is not usable.
+type Transport struct {
+	next http.RoundTripper
+	s    *latches
+	now  func() time.Time // a hook for tests, as in x/time/rate
+}
+
+var _ http.RoundTripper = (*Transport)(nil)
+
+// New returns a Transport that sends requests through next (nil means
+// http.DefaultTransport) and latches routes according to p, whose zero
+// fields take their documented defaults.
+func New(next http.RoundTripper, p Policy) *Transport {
+	return newTransport(next, newLatches(p.withDefaults()))
+}
+
+// Middleware returns a function that wraps a RoundTripper in a Transport
+// with policy p. Every Transport it makes shares one set of latches, so a
+// 402 seen through one refuses the route through all.
+func Middleware(p Policy) func(http.RoundTripper) http.RoundTripper {
+	s := newLatches(p.withDefaults())
+	return func(next http.RoundTripper) http.RoundTripper { return newTransport(next, s) }
+}
+
+func newTransport(next http.RoundTripper, s *latches) *Transport {
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	return &Transport{next: next, s: s, now: time.Now}
+}
+
+// RoundTrip sends req unless a latch refuses it; then it returns an
+// [*Error] without sending anything, after closing req.Body as
+// RoundTrippers must. Otherwise it returns next's response and error
+// unchanged (a response, whatever its status, comes with a nil error), and
+// a 402 response latches req's route.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req == nil || req.URL == nil {
+		if req != nil {
+			closeBody(req)
+		}
+		return nil, errInvalidRequest
+	}
+	if t.s.empty() {
+		// No latch anywhere: no key, no clock, no lock. Only a 402 costs.
+		resp, err := t.next.RoundTrip(req)
+		if err == nil && resp == nil {
+			return nil, t.nilResponse()
+		}
+		if err == nil && resp.StatusCode == http.StatusPaymentRequired {
+			t.s.settle(t.keys(req), probes{}, latchAgain, t.now())
+		}
+		return resp, err
+	}
+
+	k := t.keys(req)
+	pr, refusal := t.s.admit(k, t.now())
+	if refusal != nil {
+		closeBody(req)
+		return nil, refusal
+	}
+	if pr.any() {
+		return t.probe(req, k, pr)
+	}
+	resp, err := t.next.RoundTrip(req)
+	if err == nil && resp == nil {
+		return nil, t.nilResponse()
+	}
+	if err == nil && resp.StatusCode == http.StatusPaymentRequired {
+		t.s.settle(k, probes{}, latchAgain, t.now())
+	}
+	return resp, err
+}
+
+// probe sends req as the probe of the latches in pr and settles them by its
+// outcome. If next panics, the latches are kept (and their cooldown starts
+// again) and the probe slot is freed before the panic goes on: otherwise no
+// request would ever probe them again.
+func (t *Transport) probe(req *http.Request, k keys, pr probes) (resp *http.Response, err error) {
+	returned := false
+	defer func() {
+		if !returned {
+			t.s.settle(k, pr, keep, t.now())
+		}
+	}()
+	resp, err = t.next.RoundTrip(req)
+	returned = true
+	if err == nil && resp == nil {
+		err = t.nilResponse()
+	}
+	var out outcome
+	switch {
+	case err != nil && req.Context().Err() != nil:
+		out = unknown
+	case err != nil:
+		out = keep
+	case resp.StatusCode == http.StatusPaymentRequired:
+		out = latchAgain
+	case resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode >= 500:
+		out = keep
+	default:
+		out = release
+	}
+	t.s.settle(k, pr, out, t.now())
+	return resp, err
+}
+
+// Reset releases every latch: call it when the account can pay again (credits
+// were bought, the card was updated).
+func (t *Transport) Reset() { t.s.reset() }
+
+// Latched returns the keys of the latches set, sorted: route keys such as
+// "POST https://api.example.com/v1/jobs" (or what [Policy.Key] returned),
+// and host keys such as "POST https://api.example.com" when routes
+// overflowed MaxKeys. It suits a health endpoint.
+func (t *Transport) Latched() []string { return t.s.list() }
+
+// CloseIdleConnections closes the idle connections of the RoundTripper
+// below, if it has such a method, as http.Client.CloseIdleConnections
+// expects of its Transport.
+func (t *Transport) CloseIdleConnections() {
+	if c, ok := t.next.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
+var errInvalidRequest = errors.New("credits: nil request or URL")
+
+// nilResponse is the error returned in place of next's (nil, nil), which
+// breaks the RoundTripper contract.
+func (t *Transport) nilResponse() error {
+	return fmt.Errorf("credits: %T: %w", t.next, errclass.ErrNilResponse)
+}
+
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
+}

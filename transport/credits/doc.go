@@ -1,0 +1,57 @@
+// Package credits is an http.RoundTripper that stops sending requests to a
+// route once it has answered 402 Payment Required, until the account can
+// pay again.
+//
+// A 402 latches the request's route: later requests to it are refused
+// without being sent, with an [*Error] (errors.Is
+// errclass.ErrInsufficientCredits; an [errclass.Refusal], so retry does not
+// retry it). Other routes, and other methods on the same path, go on. After
+// [Policy.Cooldown] one request at a time is let through as a probe:
+//
+//   - answered 402, the latch holds and its cooldown starts again;
+//   - answered 5xx or 429, or with no response at all (a transport error,
+//     a panic below), the latch holds too, as those say nothing about
+//     payment, and the next probe waits another cooldown;
+//   - answered anything else, the latch is released;
+//   - canceled by the caller, nothing was learned: the next request may
+//     probe at once.
+//
+// [Transport.Reset] releases every latch (credits were bought, the card was
+// updated); [Transport.Latched] lists them for a health endpoint;
+// [Policy.OnLatch] is told of every change.
+//
+// The layer is on wherever it sits in a chain. Put it only in front of
+// endpoints where one 402 means the account cannot pay for any of them
+// for a while, as with a prepaid-credits API's submit endpoint. Elsewhere a
+// 402 may concern one request only — at Stripe it is a declined card, and
+// the next customer's card may be fine — and latching would refuse good
+// requests.
+//
+// # Keys
+//
+// A latch belongs to a key: [Policy.Key]'s result (a stack passes the
+// matched route pattern), or by default the method, the scheme and host
+// (lower-cased, without a default port) and the cleaned path, with no query:
+// "POST https://api.example.com/v1/jobs". Cleaning decodes escapes of
+// unreserved characters, upper-cases other escapes (%2F stays an escape),
+// then applies [path.Clean], which also drops a trailing slash; so
+// /v1//jobs/./x, /v1/jobs/x/ and /v1/%6Aobs/x share one latch. Merging
+// spellings can only make the layer refuse more, never let a latched route
+// through.
+//
+// A latched key is never forgotten to make room. At most [Policy.MaxKeys]
+// routes are latched; a 402 on one more latches its method and host
+// instead ("POST https://api.example.com"), coarser but nothing is lost.
+//
+// # Cost
+//
+// While no latch is set, a request costs two atomic loads and allocates
+// nothing: keys are computed only when some latch is set or a 402 arrives.
+//
+// # Placement
+//
+// Below retry (so that every attempt is checked and a refusal ends the
+// retries at once) and above the circuit breaker and any waits (so that a
+// refused request neither counts as a breaker outcome nor waits for a
+// slot it will not use).
+package credits

@@ -1,0 +1,65 @@
+package credits
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/resilient-http/resilient/transport/errclass"
+)
+
+// Error is returned, with no response, for a request refused by a latch:
+// its route (or, past MaxKeys, its method and host) answered 402 Payment
+// Required and no probe has released it since. Nothing was sent.
+//
+// It matches [errclass.ErrInsufficientCredits] through errors.Is and
+// implements [errclass.Refusal], so retry fails fast on it. Its message
+// says only what happened: at some APIs a 402 means a declined card, not
+// missing credits.
+type Error struct {
+	// Key is the latch's key, as [Transport.Latched] lists it: e.g.
+	// "POST https://api.example.com/v1/jobs", or "POST
+	// https://api.example.com" for a host latch.
+	Key string
+	// Host reports a host latch, which refuses every request of its
+	// method to its host.
+	Host bool
+	// Until is when the latch will let a probe through; zero when that
+	// time has come and a probe is in flight.
+	Until time.Time
+}
+
+// Error describes the refusal, e.g. "credits: POST
+// https://api.example.com/v1/payments latched after 402 Payment Required;
+// not sent (next probe in 59s)".
+func (e *Error) Error() string {
+	s := "credits: " + e.Key
+	if e.Host {
+		s += " (every path)"
+	}
+	s += " latched after 402 Payment Required; not sent"
+	if e.Until.IsZero() {
+		return s + " (a probe is in flight)"
+	}
+	d := e.RetryIn()
+	if d >= time.Second {
+		d = d.Round(time.Second)
+	} else {
+		d = d.Round(time.Millisecond)
+	}
+	return s + fmt.Sprintf(" (next probe in %v)", d)
+}
+
+// Is reports whether target is [errclass.ErrInsufficientCredits].
+func (e *Error) Is(target error) bool { return target == errclass.ErrInsufficientCredits }
+
+// RetryIn reports the time until the latch lets a probe through, or 0 when
+// a probe is in flight and the wait is unknown. It makes Error an
+// [errclass.Refusal].
+func (e *Error) RetryIn() time.Duration {
+	if e.Until.IsZero() {
+		return 0
+	}
+	return max(time.Until(e.Until), 0)
+}
+
+var _ errclass.Refusal = (*Error)(nil)

@@ -1,0 +1,59 @@
+package credits_test
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+
+	"github.com/resilient-http/resilient/transport/credits"
+	"github.com/resilient-http/resilient/transport/errclass"
+)
+
+func Example() {
+	// An API whose submit endpoint answers 402 while the account is out of
+	// credits; reading results stays free.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/v1/enhancements" {
+			w.WriteHeader(http.StatusPaymentRequired)
+			fmt.Fprint(w, `{"detail":"Insufficient credits"}`)
+			return
+		}
+		fmt.Fprint(w, `{}`)
+	}))
+	defer srv.Close()
+
+	cr := credits.New(srv.Client().Transport, credits.Policy{})
+	client := &http.Client{Transport: cr}
+	for _, call := range []struct{ method, path string }{
+		{"POST", "/v1/enhancements"},
+		{"POST", "/v1/enhancements"},
+		{"POST", "/v1//enhancements/"}, // another spelling of the same route
+		{"GET", "/v1/jobs/42/results"},
+	} {
+		req, _ := http.NewRequest(call.method, srv.URL+call.path, strings.NewReader(`{"persons":[]}`))
+		resp, err := client.Do(req)
+		switch {
+		case errors.Is(err, errclass.ErrInsufficientCredits):
+			fmt.Println(call.method, call.path, "→ refused locally, nothing sent")
+		case err != nil:
+			fmt.Println(call.method, call.path, "→", err)
+		default:
+			resp.Body.Close()
+			fmt.Println(call.method, call.path, "→", resp.Status)
+		}
+	}
+	for _, key := range cr.Latched() {
+		fmt.Println("latched:", strings.Replace(key, srv.URL, "http://api", 1))
+	}
+	cr.Reset() // the account was topped up
+	fmt.Println("after Reset:", len(cr.Latched()), "latched")
+	// Output:
+	// POST /v1/enhancements → 402 Payment Required
+	// POST /v1/enhancements → refused locally, nothing sent
+	// POST /v1//enhancements/ → refused locally, nothing sent
+	// GET /v1/jobs/42/results → 200 OK
+	// latched: POST http://api/v1/enhancements
+	// after Reset: 0 latched
+}

@@ -1,0 +1,130 @@
+package credits
+
+import (
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+)
+
+// keys names the two latches a request can meet: its route's and its
+// method and host's.
+type keys struct {
+	route string
+	host  hostKey
+}
+
+// hostKey names a host latch. A struct rather than a string, so looking one
+// up allocates nothing.
+type hostKey struct {
+	method, scheme, host string
+}
+
+func (k hostKey) String() string { return k.method + " " + k.scheme + "://" + k.host }
+
+func (t *Transport) keys(req *http.Request) keys {
+	scheme, host := origin(req.URL)
+	hk := hostKey{method: method(req), scheme: scheme, host: host}
+	route := ""
+	if t.s.p.Key != nil {
+		route = t.s.p.Key(req)
+	}
+	if route == "" {
+		route = hk.String() + cleanPath(req.URL)
+	}
+	return keys{route: route, host: hk}
+}
+
+// method returns req's method; net/http sends "" as GET.
+func method(req *http.Request) string {
+	if req.Method == "" {
+		return http.MethodGet
+	}
+	return req.Method
+}
+
+// origin returns u's scheme and host in lower case, without the scheme's
+// default port: "HTTPS://API.example.com:443" is "https", "api.example.com".
+func origin(u *url.URL) (scheme, host string) {
+	scheme, host = strings.ToLower(u.Scheme), strings.ToLower(u.Host)
+	switch {
+	case scheme == "https":
+		host = strings.TrimSuffix(host, ":443")
+	case scheme == "http":
+		host = strings.TrimSuffix(host, ":80")
+	}
+	return scheme, host
+}
+
+// cleanPath returns u's escaped path (no query, no fragment) spelled one way:
+//
+//   - escapes of unreserved characters are decoded (%6A is j, %2E is .) and
+//     other escapes are upper-cased (%2f is %2F), as RFC 3986 §6.2.2
+//     normalises them; %2F stays an escape, so /a%2Fb and /a/b differ;
+//   - then [path.Clean] removes dot segments, repeated slashes and any
+//     trailing slash; an empty path is "/".
+//
+// So /v1//jobs/./x, /v1/jobs/x/ and /v1/%6Aobs/x are all /v1/jobs/x.
+func cleanPath(u *url.URL) string {
+	p := u.EscapedPath()
+	if u.Opaque != "" {
+		p = u.Opaque
+	}
+	if p == "" {
+		return "/"
+	}
+	if strings.IndexByte(p, '%') >= 0 {
+		p = normalizeEscapes(p)
+	}
+	return path.Clean(p)
+}
+
+func normalizeEscapes(p string) string {
+	var b strings.Builder
+	b.Grow(len(p))
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if c != '%' || i+2 >= len(p) || !isHex(p[i+1]) || !isHex(p[i+2]) {
+			b.WriteByte(c)
+			continue
+		}
+		d := unhex(p[i+1])<<4 | unhex(p[i+2])
+		if unreserved(d) {
+			b.WriteByte(d)
+		} else {
+			b.WriteByte('%')
+			b.WriteByte(upper(p[i+1]))
+			b.WriteByte(upper(p[i+2]))
+		}
+		i += 2
+	}
+	return b.String()
+}
+
+// unreserved reports whether c is an unreserved character of RFC 3986 §2.3,
+// whose escape means the same as the character itself.
+func unreserved(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+		c == '-' || c == '.' || c == '_' || c == '~'
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c >= 'a':
+		return c - 'a' + 10
+	}
+	return c - 'A' + 10
+}
+
+func upper(c byte) byte {
+	if 'a' <= c && c <= 'f' {
+		return c - 'a' + 'A'
+	}
+	return c
+}

@@ -1,0 +1,60 @@
+package credits
+
+import (
+	"net/http"
+	"time"
+)
+
+// Defaults applied to the zero fields of a [Policy].
+const (
+	DefaultCooldown = time.Minute
+	DefaultMaxKeys  = 1000
+)
+
+// Policy configures a [Transport]. The zero Policy latches each method and
+// cleaned URL on its first 402, refuses it for a minute, then lets one probe
+// through; it keeps at most 1000 route latches (and then at most 1000 host
+// latches: see MaxKeys).
+type Policy struct {
+	// Cooldown is how long a latch refuses requests before it lets one
+	// probe through to see whether the account can pay again. It starts
+	// again after every probe that does not release the latch. Zero means
+	// one minute.
+	Cooldown time.Duration
+
+	// MaxKeys bounds the route latches kept at once. A latched route is
+	// never dropped to make room: when MaxKeys routes are latched, a 402 on
+	// another route latches its method and host instead ("POST
+	// https://api.example.com"), refusing every request of that method to
+	// that host until a probe releases it. Host latches are bounded by
+	// MaxKeys too; a 402 that finds both sets full is passed on without
+	// latching anything. Zero means 1000.
+	MaxKeys int
+
+	// Key names the latch a request belongs to: requests with one key share
+	// one latch. Nil, or an empty result, means the method, the scheme and
+	// host, and the cleaned path: "POST https://api.example.com/v1/jobs"
+	// (see the package documentation for the cleaning rules). Key is called
+	// outside every lock, only when some latch is set or a 402 arrived.
+	Key func(*http.Request) string `json:"-"`
+
+	// OnLatch, if set, is told when a latch is set (latched is true) and
+	// when it is released (by a probe or [Transport.Reset]); key is the
+	// latch's key, as [Transport.Latched] lists it. Calls are delivered
+	// one at a time, in the order of the changes, outside every lock, on
+	// the goroutine of a request (or Reset) that made a change — not
+	// necessarily the one that made that change. It may call back into the
+	// Transport.
+	OnLatch func(key string, latched bool) `json:"-"`
+}
+
+// withDefaults returns p with its zero fields filled in.
+func (p Policy) withDefaults() Policy {
+	if p.Cooldown <= 0 {
+		p.Cooldown = DefaultCooldown
+	}
+	if p.MaxKeys <= 0 {
+		p.MaxKeys = DefaultMaxKeys
+	}
+	return p
+}

@@ -1,0 +1,416 @@
+package transport
+
+// Issue 12's edges, through the whole stack and over real sockets where the
+// fault is a network one: timeouts by default, stalled bodies, breaker
+// counting as the fault matrix says, contract breakers below.
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptrace"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/resilient-http/resilient/transport/breaker"
+	"github.com/resilient-http/resilient/transport/credits"
+	"github.com/resilient-http/resilient/transport/errclass"
+	"github.com/resilient-http/resilient/transport/internal/faultserver"
+	"github.com/resilient-http/resilient/transport/retry"
+	"github.com/resilient-http/resilient/transport/tracing"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+)
+
+// noTimeouts turns every timeout of a policy off.
+func noTimeouts(p Policy) Policy {
+	p.AttemptTimeout, p.Timeout, p.BodyIdleTimeout = NoTimeout, NoTimeout, NoTimeout
+	return p
+}
+
+// bounded runs f and fails the test if it has not returned after d, so a
+// hang shows as a failure rather than a stuck suite.
+func bounded(t *testing.T, d time.Duration, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { defer close(done); f() }()
+	select {
+	case <-done:
+	case <-time.After(d):
+		t.Fatalf("still running after %v: a hang", d)
+	}
+}
+
+// Item 2: the zero Config bounds attempts, requests and idle bodies with
+// the documented defaults; NoTimeout turns each off; zero is never "off".
+func TestTimeoutDefaults(t *testing.T) {
+	s, err := NewStack(okStub{}, Config{Endpoints: map[string]Policy{
+		"GET /off":  noTimeouts(Policy{}),
+		"GET /mine": {AttemptTimeout: time.Second, Timeout: 2 * time.Minute, BodyIdleTimeout: 5 * time.Second},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		route                *route
+		attempt, total, idle time.Duration
+	}{
+		{s.def, DefaultAttemptTimeout, DefaultTimeout, DefaultBodyIdleTimeout},
+		{s.routes["GET /off"], NoTimeout, NoTimeout, NoTimeout},
+		{s.routes["GET /mine"], time.Second, 2 * time.Minute, 5 * time.Second},
+	} {
+		p := tc.route.policy
+		if p.AttemptTimeout != tc.attempt || p.Timeout != tc.total || p.BodyIdleTimeout != tc.idle {
+			t.Errorf("effective timeouts = %v, %v, %v; want %v, %v, %v",
+				p.AttemptTimeout, p.Timeout, p.BodyIdleTimeout, tc.attempt, tc.total, tc.idle)
+		}
+	}
+	if DefaultAttemptTimeout != 10*time.Second || DefaultTimeout != 30*time.Second || DefaultBodyIdleTimeout != time.Minute {
+		t.Errorf("documented defaults changed: %v, %v, %v", DefaultAttemptTimeout, DefaultTimeout, DefaultBodyIdleTimeout)
+	}
+}
+
+// Item 2: with every timeout off the success path allocates nothing.
+func TestNoTimeoutsSuccessPathDoesNotAllocate(t *testing.T) {
+	s, err := NewStack(okStub{}, Config{Default: noTimeouts(Policy{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", "http://127.0.0.1/v1/jobs/1", nil)
+	if n := testing.AllocsPerRun(200, func() { s.RoundTrip(req) }); n != 0 {
+		t.Errorf("allocations per request = %v, want 0", n)
+	}
+}
+
+// Item 2: a silent server is cut by the total timeout even with no attempt
+// timeout; the error says which bound fired.
+func TestTotalTimeoutCutsSilentServer(t *testing.T) {
+	srv := faultserver.New(t, faultserver.StallHeaders())
+	p := noTimeouts(Policy{})
+	p.Timeout = 100 * time.Millisecond
+	c, err := NewClient(nil, Config{Default: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gerr error
+	bounded(t, 5*time.Second, func() { _, gerr = c.Get(srv.URL) })
+	if !errors.Is(gerr, ErrTimeout) || !errors.Is(gerr, context.DeadlineExceeded) {
+		t.Errorf("error = %v, want ErrTimeout and DeadlineExceeded", gerr)
+	}
+}
+
+// Item 2: the total timeout ends at the final headers: a body that takes
+// longer than it to arrive, byte by byte, is read whole.
+func TestTotalTimeoutDoesNotCutBody(t *testing.T) {
+	srv := faultserver.New(t, faultserver.Drip(200, 8, 25*time.Millisecond)) // ~200 ms of body
+	p := noTimeouts(Policy{})
+	p.Timeout = 80 * time.Millisecond
+	c, err := NewClient(nil, Config{Default: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || len(b) != 8 {
+		t.Errorf("body = %d bytes, %v; want 8 bytes read whole", len(b), err)
+	}
+}
+
+// Item 2 and fault matrix row 19: a body that stalls after the headers is
+// cut by the body idle timeout (the read fails with ErrBodyIdleTimeout),
+// and the breaker counts it as a failure.
+func TestStalledBodyCutAndCounted(t *testing.T) {
+	srv := faultserver.New(t, faultserver.Stall(200, 1000, 1))
+	p := noTimeouts(Policy{})
+	p.BodyIdleTimeout = 100 * time.Millisecond
+	p.NoRetry = true
+	p.Breaker = breaker.Policy{ConsecutiveFailures: 1, OpenTimeout: time.Hour}
+	s, err := NewStack(nil, Config{Default: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &http.Client{Transport: s}
+	resp, err := c.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rerr error
+	bounded(t, 5*time.Second, func() { _, rerr = io.ReadAll(resp.Body) })
+	resp.Body.Close()
+	if !errors.Is(rerr, ErrBodyIdleTimeout) || !errors.Is(rerr, context.DeadlineExceeded) {
+		t.Errorf("read error = %v, want ErrBodyIdleTimeout", rerr)
+	}
+	if st := s.States()[srv.URL]; st != breaker.StateOpen {
+		t.Errorf("breaker after a cut body = %v, want open", st)
+	}
+}
+
+// A caller that is slow between reads is not the server's silence: the
+// idle bound only runs while a Read waits.
+func TestBodyIdleTimeoutIgnoresSlowCaller(t *testing.T) {
+	srv := faultserver.New(t, faultserver.Reply(200, strings.Repeat("x", 10)))
+	p := noTimeouts(Policy{})
+	p.BodyIdleTimeout = 30 * time.Millisecond
+	c, err := NewClient(nil, Config{Default: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	time.Sleep(60 * time.Millisecond) // the caller dawdles before reading
+	if b, err := io.ReadAll(resp.Body); err != nil || len(b) != 10 {
+		t.Errorf("body = %d bytes, %v; want 10 bytes", len(b), err)
+	}
+}
+
+// Item 1, as the issue reproduced it: a 503 whose body stalls after one
+// byte, then a 200. The discarded body must not hang the call.
+func TestStalledErrorBodyDoesNotHang(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		fault http.Handler
+	}{
+		{"stall", faultserver.Stall(503, 1000, 1)},
+		{"drip", faultserver.Drip(503, 1000, 100*time.Millisecond)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := faultserver.New(t, faultserver.Script(tc.fault, faultserver.Reply(200, "ok")))
+			c, err := NewClient(nil, Config{Default: Policy{AttemptTimeout: 200 * time.Millisecond}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var resp *http.Response
+			bounded(t, 5*time.Second, func() { resp, err = c.Get(srv.URL) })
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 200 || srv.Hits() != 2 {
+				t.Errorf("status %d after %d hits, want 200 after 2", resp.StatusCode, srv.Hits())
+			}
+		})
+	}
+}
+
+// Item 2: a half-open probe is bounded even with the attempt timeout off,
+// and a cut probe is a failure: the breaker opens again.
+func TestHalfOpenProbeBoundedThroughStack(t *testing.T) {
+	srv := faultserver.New(t, faultserver.Script(faultserver.Status(500), faultserver.StallHeaders()))
+	p := noTimeouts(Policy{NoRetry: true})
+	p.Breaker = breaker.Policy{ConsecutiveFailures: 1, OpenTimeout: 20 * time.Millisecond, ProbeTimeout: 100 * time.Millisecond}
+	s, err := NewStack(nil, Config{Default: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &http.Client{Transport: s}
+	resp, err := c.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	time.Sleep(30 * time.Millisecond)
+	bounded(t, 5*time.Second, func() { _, err = c.Get(srv.URL) })
+	if !errors.Is(err, breaker.ErrProbeTimeout) {
+		t.Errorf("probe error = %v, want ErrProbeTimeout", err)
+	}
+	if st := s.States()[srv.URL]; st != breaker.StateOpen {
+		t.Errorf("breaker after a cut probe = %v, want open", st)
+	}
+}
+
+// Fault matrix row 6: a POST that meets a keep-alive connection the server
+// closed while it sat idle gets net/http's (unexported) idle-connection
+// error. It says nothing of the server's health: the breaker does not
+// count it (a GET would have been resent by net/http itself).
+func TestStaleConnectionPostNotCounted(t *testing.T) {
+	srv := faultserver.New(t, faultserver.Reply(200, "ok"))
+	p := Policy{NoRetry: true, Breaker: breaker.Policy{ConsecutiveFailures: 1, OpenTimeout: time.Hour}}
+	s, err := NewStack(nil, Config{Default: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &http.Client{Transport: s}
+	post := func(ctx context.Context) error {
+		req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL, strings.NewReader(`{"a":1}`))
+		resp, err := c.Do(req)
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		return err
+	}
+	if err := post(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// When the client takes the idle connection for the next request, the
+	// server closes it, and net/http notices before it writes.
+	stale := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
+		if info.Reused && srv.CloseIdle() > 0 {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}})
+	err = post(stale)
+	if err == nil {
+		t.Skip("net/http did not meet the stale connection this time; nothing to check")
+	}
+	if st := s.States()[srv.URL]; st != breaker.StateClosed {
+		t.Errorf("breaker after a stale-connection error (%v) = %v, want closed", err, st)
+	}
+}
+
+// okStub answers 200 with one shared, empty response, allocating nothing.
+type okStub struct{}
+
+var okStubResponse = &http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody}
+
+func (okStub) RoundTrip(*http.Request) (*http.Response, error) { return okStubResponse, nil }
+
+// nilNil breaks the RoundTripper contract: neither a response nor an error.
+type nilNil struct{}
+
+func (nilNil) RoundTrip(*http.Request) (*http.Response, error) { return nil, nil }
+
+// Item 5: a RoundTripper below returning (nil, nil) gives the caller an
+// error through every layer and timeout, recording tracing included; no
+// panic.
+func TestNilResponseNilErrorBelowStack(t *testing.T) {
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sdktrace.NewSimpleSpanProcessor(tracetest.NewInMemoryExporter())))
+	defer tp.Shutdown(context.Background())
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"defaults", Config{}},
+		{"no timeouts", Config{Default: noTimeouts(Policy{})}},
+		{"recording", Config{Tracing: tracing.Config{TracerProvider: tp}}},
+		{"bare layers", Config{Default: noTimeouts(Policy{NoRetry: true, NoBreaker: true, NoTracing: true})}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := NewClient(&http.Client{Transport: nilNil{}}, tc.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := c.Get("http://127.0.0.1:1/")
+			if err == nil || resp != nil {
+				t.Errorf("Get() = %v, %v; want an error", resp, err)
+			}
+		})
+	}
+}
+
+// idleCounter counts CloseIdleConnections calls.
+type idleCounter struct{ n int }
+
+func (c *idleCounter) RoundTrip(r *http.Request) (*http.Response, error) {
+	return okStub{}.RoundTrip(r)
+}
+func (c *idleCounter) CloseIdleConnections() { c.n++ }
+
+// Item 11: client.CloseIdleConnections reaches the base transport through
+// the stack, with or without timeouts.
+func TestCloseIdleConnectionsReachesBase(t *testing.T) {
+	for _, p := range []Policy{{}, noTimeouts(Policy{})} {
+		base := &idleCounter{}
+		c, err := NewClient(&http.Client{Transport: base}, Config{Default: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.CloseIdleConnections()
+		if base.n != 1 {
+			t.Errorf("CloseIdleConnections reached the base %d times, want 1", base.n)
+		}
+	}
+	// Each layer alone forwards it too.
+	for name, mw := range map[string]Middleware{
+		"retry":   retry.Middleware(retry.Policy{}),
+		"breaker": breaker.Middleware(breaker.Policy{}),
+		"attempt": tracing.New(tracing.Config{}).Attempt(),
+		"request": tracing.New(tracing.Config{}).Request(),
+		"timeout": attemptTimeout(time.Second, time.Second),
+		"total":   totalTimeout(time.Second),
+	} {
+		base := &idleCounter{}
+		(&http.Client{Transport: Chain(base, mw)}).CloseIdleConnections()
+		if base.n != 1 {
+			t.Errorf("%s: CloseIdleConnections reached the base %d times, want 1", name, base.n)
+		}
+	}
+}
+
+// Item 4: the 402 latch is off unless a policy turns it on (at Stripe a
+// 402 is one declined card), keyed by route when on (every job id is one
+// latch, and a flood of them cannot push the submit endpoint's out), and
+// released by ResetCredits.
+func TestCreditLatchThroughStack(t *testing.T) {
+	srv := faultserver.New(t, faultserver.Status(http.StatusPaymentRequired))
+	latched := Policy{Credits: Credits{Enabled: true}}
+	s, err := NewStack(nil, Config{Endpoints: map[string]Policy{
+		"POST /v1/enhancements":     latched,
+		"GET /v1/jobs/{id}/results": latched,
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &http.Client{Transport: s}
+	send := func(method, path string) error {
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader("{}"))
+		resp, err := c.Do(req)
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusPaymentRequired {
+				t.Errorf("%s %s: status %d, want 402", method, path, resp.StatusCode)
+			}
+		}
+		return err
+	}
+	// Off by default: a 402 from a route without Credits is passed on,
+	// and the next request goes out too.
+	for range 2 {
+		if err := send("POST", "/v1/payment_intents"); err != nil {
+			t.Fatalf("unlatched route refused: %v", err)
+		}
+	}
+	if srv.Hits() != 2 {
+		t.Fatalf("hits = %d, want 2: a 402 latched a route with the latch off", srv.Hits())
+	}
+	if err := send("POST", "/v1/enhancements"); err != nil {
+		t.Fatal(err)
+	}
+	hits := srv.Hits()
+	err = send("POST", "/v1/enhancements")
+	var ce *credits.Error
+	if !errors.As(err, &ce) || !errors.Is(err, errclass.ErrInsufficientCredits) || srv.Hits() != hits {
+		t.Fatalf("second submit: %v (hits %d → %d), want a *credits.Error and nothing sent", err, hits, srv.Hits())
+	}
+	// Many job ids, one route: the first 402 latches them all.
+	if err := send("GET", "/v1/jobs/1/results"); err != nil {
+		t.Fatal(err)
+	}
+	hits = srv.Hits()
+	for i := range 3000 {
+		if err := send("GET", "/v1/jobs/"+strconv.Itoa(i+2)+"/results"); !errors.Is(err, errclass.ErrInsufficientCredits) {
+			t.Fatalf("job %d: %v, want refused by the route's latch", i+2, err)
+		}
+	}
+	if srv.Hits() != hits {
+		t.Errorf("the results route's latch let %d requests through", srv.Hits()-hits)
+	}
+	if err := send("POST", "/v1/enhancements"); !errors.Is(err, errclass.ErrInsufficientCredits) {
+		t.Errorf("submit after the flood: %v, want still latched", err)
+	}
+	s.ResetCredits()
+	if err := send("POST", "/v1/enhancements"); err != nil {
+		t.Errorf("submit after ResetCredits: %v, want sent", err)
+	}
+}
