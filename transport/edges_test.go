@@ -12,6 +12,7 @@ import (
 	"net/http/httptrace"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -125,30 +126,36 @@ func TestTotalTimeoutDoesNotCutBody(t *testing.T) {
 
 // Item 2 and fault matrix row 19: a body that stalls after the headers is
 // cut by the body idle timeout (the read fails with ErrBodyIdleTimeout),
-// and the breaker counts it as a failure.
+// and the breaker counts it as a failure: three in a row trip a breaker
+// that opens after three consecutive failures.
 func TestStalledBodyCutAndCounted(t *testing.T) {
 	srv := faultserver.New(t, faultserver.Stall(200, 1000, 1))
 	p := noTimeouts(Policy{})
-	p.BodyIdleTimeout = 100 * time.Millisecond
+	p.BodyIdleTimeout = 50 * time.Millisecond
 	p.NoRetry = true
-	p.Breaker = breaker.Policy{ConsecutiveFailures: 1, OpenTimeout: time.Hour}
+	p.Breaker = breaker.Policy{ConsecutiveFailures: 3, OpenTimeout: time.Hour}
 	s, err := NewStack(nil, Config{Default: p})
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := &http.Client{Transport: s}
-	resp, err := c.Get(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rerr error
-	bounded(t, 5*time.Second, func() { _, rerr = io.ReadAll(resp.Body) })
-	resp.Body.Close()
-	if !errors.Is(rerr, ErrBodyIdleTimeout) || !errors.Is(rerr, context.DeadlineExceeded) {
-		t.Errorf("read error = %v, want ErrBodyIdleTimeout", rerr)
+	for i := range 3 {
+		if st := s.States()[srv.URL]; i > 0 && st != breaker.StateClosed {
+			t.Fatalf("breaker before cut body %d = %v, want closed", i+1, st)
+		}
+		resp, err := c.Get(srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rerr error
+		bounded(t, 5*time.Second, func() { _, rerr = io.ReadAll(resp.Body) })
+		resp.Body.Close()
+		if !errors.Is(rerr, ErrBodyIdleTimeout) || !errors.Is(rerr, context.DeadlineExceeded) {
+			t.Errorf("read error = %v, want ErrBodyIdleTimeout", rerr)
+		}
 	}
 	if st := s.States()[srv.URL]; st != breaker.StateOpen {
-		t.Errorf("breaker after a cut body = %v, want open", st)
+		t.Errorf("breaker after three cut bodies = %v, want open", st)
 	}
 }
 
@@ -412,5 +419,109 @@ func TestCreditLatchThroughStack(t *testing.T) {
 	s.ResetCredits()
 	if err := send("POST", "/v1/enhancements"); err != nil {
 		t.Errorf("submit after ResetCredits: %v, want sent", err)
+	}
+}
+
+// Found by an attack: a RoundTripper below that answers, with a nil Body,
+// just after a timeout fired must not panic the timeout layers.
+func TestLateAnswerWithNilBodyAfterTimeout(t *testing.T) {
+	late := RoundTripperFunc(func(r *http.Request) (*http.Response, error) {
+		time.Sleep(60 * time.Millisecond) // ignores its context
+		return &http.Response{StatusCode: 200, Header: http.Header{}, Request: r}, nil
+	})
+	for name, p := range map[string]Policy{
+		"attempt": {AttemptTimeout: 10 * time.Millisecond, Timeout: NoTimeout, NoRetry: true},
+		"total":   {AttemptTimeout: NoTimeout, Timeout: 10 * time.Millisecond, NoRetry: true},
+	} {
+		s, err := NewStack(late, Config{Default: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest("GET", "http://127.0.0.1:1/", nil)
+		if _, err := s.RoundTrip(req); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("%s: error = %v, want a timeout", name, err)
+		}
+	}
+}
+
+// Found by an attack: spellings of one origin share a routed latch.
+func TestRoutedLatchNormalisesOrigin(t *testing.T) {
+	var sent atomic.Int64
+	base := RoundTripperFunc(func(r *http.Request) (*http.Response, error) {
+		sent.Add(1)
+		return &http.Response{StatusCode: 402, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+	})
+	c, err := NewClient(&http.Client{Transport: base}, Config{Endpoints: map[string]Policy{"POST /v1/enhancements": {Credits: Credits{Enabled: true}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{"http://api.example.com/v1/enhancements", "http://API.example.com/v1/enhancements", "http://api.example.com:80/v1/enhancements"} {
+		if resp, err := c.Post(u, "text/plain", nil); err == nil {
+			resp.Body.Close()
+		}
+	}
+	if n := sent.Load(); n != 1 {
+		t.Errorf("sends after one 402 = %d, want 1: one latch for one origin", n)
+	}
+}
+
+// drainOnClose drains the rest of its body on Close, as some wrappers do.
+type drainOnClose struct{ io.ReadCloser }
+
+func (d drainOnClose) Close() error { io.Copy(io.Discard, d.ReadCloser); return d.ReadCloser.Close() }
+
+// Found by an attack: a discarded response whose body drains on Close must
+// not make the call wait on the network.
+func TestDiscardedBodyDrainingOnClose(t *testing.T) {
+	srv := faultserver.New(t, faultserver.Script(faultserver.Stall(503, 1000, 1), faultserver.Reply(200, "ok")))
+	base := RoundTripperFunc(func(r *http.Request) (*http.Response, error) {
+		resp, err := http.DefaultTransport.RoundTrip(r)
+		if err == nil {
+			resp.Body = drainOnClose{resp.Body}
+		}
+		return resp, err
+	})
+	c, err := NewClient(&http.Client{Transport: base}, Config{Default: Policy{AttemptTimeout: 200 * time.Millisecond, Timeout: 5 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var resp *http.Response
+	start := time.Now()
+	bounded(t, 10*time.Second, func() { resp, err = c.Get(srv.URL) })
+	if err != nil {
+		t.Fatalf("Get() = %v after %v, want the second attempt's 200", err, time.Since(start))
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || time.Since(start) > 3*time.Second {
+		t.Errorf("status %d after %v, want 200 well before the 5 s total", resp.StatusCode, time.Since(start))
+	}
+}
+
+// Found by an attack: with every layer off the stack still answers a
+// (nil, nil) from below with an error.
+func TestNilNilWithEveryLayerOff(t *testing.T) {
+	s, err := NewStack(nilNil{}, Config{Default: noTimeouts(Policy{NoRetry: true, NoBreaker: true, NoTracing: true})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", "http://127.0.0.1:1/", nil)
+	if resp, err := s.RoundTrip(req); resp != nil || !errors.Is(err, errclass.ErrNilResponse) {
+		t.Errorf("RoundTrip() = %v, %v; want an error matching ErrNilResponse", resp, err)
+	}
+}
+
+// Found by an attack: a host pattern with a port never matches (hosts
+// match without their port), so it is rejected rather than silently off.
+func TestHostPatternWithPortRejected(t *testing.T) {
+	const pattern = "POST api.example.com:8443/v1/pay"
+	if _, err := NewStack(okStub{}, Config{Endpoints: map[string]Policy{pattern: {}}}); err == nil {
+		t.Error("NewStack accepted a host pattern with a port")
+	}
+	var ce *ConfigError
+	if _, err := ParseConfig([]byte(`{"endpoints": {"` + pattern + `": {}}}`)); !errors.As(err, &ce) {
+		t.Errorf("ParseConfig error = %v, want a *ConfigError", err)
+	}
+	if _, err := NewStack(okStub{}, Config{Endpoints: map[string]Policy{"GET api.example.com/v1/x": {}, "GET [::1]/v1/y": {}}}); err != nil {
+		t.Errorf("hosts without a port: %v", err)
 	}
 }

@@ -95,8 +95,9 @@ type Policy struct {
 type Credits struct {
 	// Enabled turns the latch on for the policy.
 	Enabled bool
-	// Cooldown and MaxKeys: see credits.Policy; zero means its defaults
-	// (1 min, 1000). Key is set by the stack.
+	// Cooldown, MaxKeys and OnLatch: see credits.Policy; zero means its
+	// defaults (1 min, 1000). The stack sets Route to the matched
+	// pattern's path; a Key of your own replaces both.
 	credits.Policy
 }
 

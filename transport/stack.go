@@ -3,6 +3,7 @@ package transport
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"reflect"
 	"sort"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/resilient-http/resilient/transport/breaker"
 	"github.com/resilient-http/resilient/transport/credits"
+	"github.com/resilient-http/resilient/transport/errclass"
 	"github.com/resilient-http/resilient/transport/retry"
 	"github.com/resilient-http/resilient/transport/tracing"
 )
@@ -147,6 +149,18 @@ func register(mux *http.ServeMux, pattern string) (err error) {
 			err = fmt.Errorf("transport: endpoint pattern %q: %v", pattern, r)
 		}
 	}()
+	// ServeMux matches hosts without their port, so a pattern whose host
+	// has one would be accepted and never match.
+	host := pattern
+	if _, rest, ok := strings.Cut(pattern, " "); ok {
+		host = strings.TrimLeft(rest, " \t")
+	}
+	if i := strings.Index(host, "/"); i >= 0 {
+		host = host[:i]
+	}
+	if _, _, err := net.SplitHostPort(host); err == nil {
+		return fmt.Errorf("transport: endpoint pattern %q: host %q has a port; hosts match without their port", pattern, host)
+	}
 	mux.Handle(pattern, matched)
 	return nil
 }
@@ -163,7 +177,11 @@ func (s *Stack) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, fmt.Errorf("%w: nil request or URL", ErrInvalidRequest)
 	}
-	return s.route(req).rt.RoundTrip(req)
+	resp, err := s.route(req).rt.RoundTrip(req)
+	if resp == nil && err == nil { // possible only with every layer off
+		return nil, fmt.Errorf("transport: %T: %w", s.next, errclass.ErrNilResponse)
+	}
+	return resp, err
 }
 
 // Pattern returns the endpoint pattern whose policy req gets, or "" for the
@@ -315,17 +333,11 @@ func (b *builder) build(pattern string, p Policy, def bool) (*route, *breaker.Tr
 	}
 	if p.Credits.Enabled {
 		cp := p.Credits.Policy
-		if pattern != "" {
+		if path := patternPath(pattern); path != "" {
 			// One latch per endpoint and host, whatever the path's
-			// wildcards hold: a 402 for one job is a 402 for all. The key
-			// reads like a request: "POST https://host/v1/jobs/{id}".
-			method, path := "", patternPath(pattern)
-			if m, _, ok := strings.Cut(pattern, " "); ok {
-				method = m + " "
-			}
-			cp.Key = func(req *http.Request) string {
-				return method + req.URL.Scheme + "://" + req.URL.Host + path
-			}
+			// wildcards hold: a 402 for one job is a 402 for all
+			// ("POST https://host/v1/jobs/{id}").
+			cp.Route = func(*http.Request) string { return path }
 		}
 		ct := credits.New(rt, cp)
 		b.latches = append(b.latches, ct)

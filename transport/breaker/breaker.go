@@ -103,17 +103,14 @@ func (t *Transport) sendClosed(e *entry, req *http.Request) (resp *http.Response
 	}
 	switch r.p.verdict(r.p.Classifier(req, resp, err)) {
 	case nil:
-		e.win.success(r.clock())
-		if e.consec.Load() != 0 { // spare the shared cache line a write
-			e.consec.Store(0)
-		}
 		if resp != nil {
-			if n, ok := resp.Body.(cutoff.Notifier); ok {
-				// A body that a layer below cuts for stalling after these
-				// headers is a failure after all.
-				n.NotifyCut(e, gen)
+			if n, ok := resp.Body.(cutoff.Notifier); ok && n.NotifyCut(e, gen) {
+				// A layer below watches the body for stalling: count the
+				// response when the body is done, a failure if it was cut.
+				break
 			}
 		}
+		e.succeed(r.clock())
 	case errFailure:
 		r.fail(e, gen)
 	}
@@ -139,14 +136,30 @@ func (r *registry) fail(e *entry, gen uint64) {
 	})
 }
 
-// BodyCut counts a failure for a response that was counted a success at
-// its headers but whose body a layer below then cut for stalling (the
-// transport package's body idle timeout). token is the generation the
-// success was counted in.
-func (e *entry) BodyCut(token uint64) {
-	e.reg.fail(e, token)
-	if e.reg.hasPending.Load() {
-		e.reg.flush()
+// succeed counts a success of a closed breaker.
+func (e *entry) succeed(now time.Duration) {
+	e.win.success(now)
+	if e.consec.Load() != 0 { // spare the shared cache line a write
+		e.consec.Store(0)
+	}
+}
+
+// BodyDone counts a response whose headers looked a success once its body
+// is done: a failure if a layer below cut it for stalling (the transport
+// package's body idle timeout), a success otherwise. token is the
+// generation the response was received in; an outcome from an older
+// generation is dropped, as for any late outcome.
+func (e *entry) BodyDone(token uint64, cut bool) {
+	r := e.reg
+	if !cut {
+		if e.gen.Load() == token {
+			e.succeed(r.clock())
+		}
+		return
+	}
+	r.fail(e, token)
+	if r.hasPending.Load() {
+		r.flush()
 	}
 }
 

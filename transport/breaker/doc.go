@@ -29,9 +29,12 @@
 // connections) are failures; any other answer from the server is a success;
 // cancellations, refusals, TLS and DNS misconfiguration and errors the
 // classifier does not recognise are not counted. A half-open probe is
-// bounded by [Policy.ProbeTimeout]. A response counted a success whose body
-// the transport package's body idle timeout then cuts counts as a failure
-// too; a body that breaks in other ways after the headers is not seen here.
+// bounded by [Policy.ProbeTimeout]. While a breaker is closed, a response
+// whose body a layer below watches (the transport package's body idle
+// timeout) is counted when its body is done: a failure if the body was cut
+// for stalling, a success otherwise. A body that breaks in other ways after
+// the headers is the caller's read error and not seen here, and a half-open
+// probe is decided at its headers.
 //
 // Place the breaker inside retry (retry → breaker → base), so that every
 // attempt is counted and an open breaker ends the retries at once: its

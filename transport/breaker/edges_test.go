@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -215,32 +216,47 @@ func (b *stallBody) Read(p []byte) (int, error) {
 }
 func (b *stallBody) Close() error { return nil }
 
-// A 200 whose body then stalls and is cut by the idle bound of a layer
-// below counts as a failure: fault matrix row 19.
+// 200s whose bodies then stall and are cut by the idle bound of a layer
+// below count as failures, in a row: fault matrix row 19. (Counting the
+// headers as a success and the cut as a failure would never trip a run of
+// three.) A body read to its end counts as a success when it ends.
 func TestBodyCutAfterHeadersCountsAsFailure(t *testing.T) {
+	stall := true
 	stalling := rtFunc(func(r *http.Request) (*http.Response, error) {
+		if !stall {
+			return &http.Response{StatusCode: 200, Body: io.NopCloser(strings.NewReader("ok")), Request: r}, nil
+		}
 		return &http.Response{StatusCode: 200, Body: &stallBody{ctx: r.Context()}, Request: r}, nil
 	})
 	idle := rtFunc(func(r *http.Request) (*http.Response, error) {
 		return cutoff.RoundTrip(stalling, r, cutoff.Bound{Idle: 20 * time.Millisecond, IdleErr: errors.New("idle")})
 	})
-	tr := New(idle, Policy{ConsecutiveFailures: 1, OpenTimeout: time.Hour})
-	req, _ := http.NewRequest("GET", "http://a.test/", nil)
-	resp, err := tr.RoundTrip(req)
-	if err != nil {
-		t.Fatal(err)
+	tr := New(idle, Policy{ConsecutiveFailures: 3, OpenTimeout: time.Hour})
+	clock := withClock(tr)
+	get := func() {
+		t.Helper()
+		req, _ := http.NewRequest("GET", "http://a.test/", nil)
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		within(t, 5*time.Second, func() { io.ReadAll(resp.Body) })
+		resp.Body.Close()
 	}
-	if st := tr.States()["http://a.test"]; st != StateClosed {
-		t.Fatalf("state at the headers = %v, want closed", st)
+	stall = false
+	get()
+	if ok, fail := tr.reg.get(key{scheme: "http", host: "a.test"}).win.counts(clock.read()); ok != 1 || fail != 0 {
+		t.Fatalf("window after a body read whole = %d ok, %d failed; want 1, 0", ok, fail)
 	}
-	var readErr error
-	within(t, 5*time.Second, func() { _, readErr = io.ReadAll(resp.Body) })
-	resp.Body.Close()
-	if readErr == nil {
-		t.Fatal("stalled body read without error")
+	stall = true
+	for i := range 3 {
+		if st := tr.States()["http://a.test"]; st != StateClosed {
+			t.Fatalf("state before cut body %d = %v, want closed", i+1, st)
+		}
+		get()
 	}
 	if st := tr.States()["http://a.test"]; st != StateOpen {
-		t.Errorf("state after the body was cut = %v, want open (a failure)", st)
+		t.Errorf("state after three cut bodies = %v, want open (three failures in a row)", st)
 	}
 }
 

@@ -29,6 +29,11 @@ func (t *Transport) keys(req *http.Request) keys {
 	if t.s.p.Key != nil {
 		route = t.s.p.Key(req)
 	}
+	if route == "" && t.s.p.Route != nil {
+		if r := t.s.p.Route(req); r != "" {
+			route = hk.String() + r
+		}
+	}
 	if route == "" {
 		route = hk.String() + cleanPath(req.URL)
 	}

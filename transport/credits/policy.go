@@ -38,6 +38,13 @@ type Policy struct {
 	// outside every lock, only when some latch is set or a 402 arrived.
 	Key func(*http.Request) string `json:"-"`
 
+	// Route, if set (and Key is not), names the route of a request in
+	// place of its cleaned path, e.g. the path of the endpoint pattern it
+	// matched ("/v1/jobs/{id}"): the key is then the method, the scheme and
+	// host (normalised as for the default key) and the route, so every job
+	// id shares one latch. An empty result means the cleaned path.
+	Route func(*http.Request) string `json:"-"`
+
 	// OnLatch, if set, is told when a latch is set (latched is true) and
 	// when it is released (by a probe or [Transport.Reset]); key is the
 	// latch's key, as [Transport.Latched] lists it. Calls are delivered

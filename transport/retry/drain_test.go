@@ -322,3 +322,31 @@ func TestDrainBoundKeepsReceivedBody(t *testing.T) {
 		t.Errorf("retry on the drained connection: %v (%d connections), want it reused", reused.Load(), srv.Conns())
 	}
 }
+
+// drainingClose is a response body whose Close reads on to drain it, as
+// wrappers often do, and so blocks as long as its Read: here until the test
+// ends.
+type drainingClose struct{ release chan struct{} }
+
+func (d *drainingClose) Read(p []byte) (int, error) { <-d.release; return 0, io.EOF }
+func (d *drainingClose) Close() error               { <-d.release; return nil }
+
+func TestDiscardBodyWhoseCloseBlocks(t *testing.T) {
+	// Catches a Close made on the request's goroutine: the call would wait
+	// for the body as long as the network stalls.
+	body := &drainingClose{release: make(chan struct{})}
+	t.Cleanup(func() { close(body.release) }) // lets the goroutines go, for goleak
+	calls := 0
+	stub := roundTripperFunc(func(r *http.Request) (*http.Response, error) {
+		calls++
+		if calls == 1 {
+			return &http.Response{StatusCode: 503, Header: http.Header{}, ContentLength: -1, Body: body}, nil
+		}
+		return &http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody}, nil
+	})
+	tr := newFake(stub, Policy{}, newFakeTime())
+	resp, err := roundTripWithin(t, tr, httptest.NewRequest(http.MethodGet, "http://127.0.0.1/", nil), hangLimit)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("RoundTrip() = %v, %v; want the second attempt's 200", resp, err)
+	}
+}

@@ -242,9 +242,11 @@ func replayBody(req *http.Request) (io.ReadCloser, error) {
 // done: a body still arriving is closed, losing its connection.
 //
 // Close may be called while the draining goroutine is in Read, as net/http
-// allows for its bodies. A body from a custom RoundTripper whose Read keeps
-// blocking after Close leaves that goroutine behind, blocked until the Read
-// returns: a leak bounded to that broken body, instead of a hung request.
+// allows for its bodies; it runs on a goroutine of its own, since some
+// bodies drain on Close. A body from a custom RoundTripper whose Read or
+// Close keeps blocking after Close leaves its goroutine behind, blocked
+// until it returns: a leak bounded to that broken body, instead of a hung
+// request.
 func (t *Transport) discard(ctx context.Context, resp *http.Response) {
 	body := resp.Body
 	if body == nil {
@@ -263,18 +265,28 @@ func (t *Transport) discard(ctx context.Context, resp *http.Response) {
 	defer timer.Stop()
 	select {
 	case <-drained:
-		body.Close()
-		return
 	case <-timer.C:
 	case <-ctx.Done():
 	}
-	// Close unblocks the Read; wait for the goroutine so that it does not
-	// outlive the request, but not for a Read that ignores Close.
-	body.Close()
+	// Close unblocks the Read of net/http's bodies. It runs apart too: a
+	// body whose Close drains the rest (a common wrapper) would otherwise
+	// wait on the network here. Wait for both, but not for a body that
+	// ignores Close.
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		body.Close()
+	}()
 	timer.Reset(closeTimeout)
-	select {
-	case <-drained:
-	case <-timer.C:
+	for drained != nil || closed != nil {
+		select {
+		case <-drained:
+			drained = nil
+		case <-closed:
+			closed = nil
+		case <-timer.C:
+			return
+		}
 	}
 }
 

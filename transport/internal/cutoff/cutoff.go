@@ -49,17 +49,20 @@ func (e *TimeoutError) Is(target error) bool {
 // Timeout reports true, as net.Error's method does.
 func (e *TimeoutError) Timeout() bool { return true }
 
-// A Reporter hears that a body was cut by its idle bound after the
-// response was counted (a breaker counts at the headers). token is what
-// the Reporter passed to [Notifier.NotifyCut].
+// A Reporter hears how a watched body ended: cut by its idle bound (cut
+// is true), or otherwise (read to the end, failed, or closed). token is
+// what the Reporter passed to [Notifier.NotifyCut].
 type Reporter interface {
-	BodyCut(token uint64)
+	BodyDone(token uint64, cut bool)
 }
 
-// A Notifier is a body that may be cut by an idle bound, and will tell r.
-// The transport package's bodies implement it.
+// A Notifier is a body that may be cut by an idle bound. NotifyCut asks it
+// to tell r, once, how it ends, and reports whether it will: false when
+// it has no idle bound (nothing to watch) or has ended already. The
+// transport package's bodies implement it; a breaker uses it to count a
+// response only once its body is done.
 type Notifier interface {
-	NotifyCut(r Reporter, token uint64)
+	NotifyCut(r Reporter, token uint64) bool
 }
 
 // Bound describes how RoundTrip cuts a request.
@@ -120,7 +123,9 @@ func RoundTrip(next http.RoundTripper, req *http.Request, b Bound) (*http.Respon
 			// The context is (being) canceled: even a response that just
 			// made it could not be read. Report the timeout.
 			if resp != nil {
-				resp.Body.Close()
+				if resp.Body != nil {
+					resp.Body.Close()
+				}
 				err = context.Canceled
 			}
 			cancel(b.HeadersErr)
@@ -232,20 +237,25 @@ type Body struct {
 	idleTimer *time.Timer // nil without an idle bound
 	cutDone   atomic.Bool
 
-	mu       sync.Mutex // guards reporter and token, set and read on two goroutines
+	mu       sync.Mutex // guards what follows, set and read on two goroutines
 	reporter Reporter
 	token    uint64
+	ended    bool // the body is done (or cut); the reporter was told
+	eof      bool // the body was read to its end
 }
 
-// NotifyCut makes the body tell r when its idle bound cuts it. Only the
-// last Reporter is told. It does nothing without an idle bound.
-func (b *Body) NotifyCut(r Reporter, token uint64) {
+// NotifyCut makes the body tell r, once, how it ends (see [Notifier]).
+func (b *Body) NotifyCut(r Reporter, token uint64) bool {
 	if b.idleTimer == nil {
-		return
+		return false
 	}
 	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ended {
+		return false
+	}
 	b.reporter, b.token = r, token
-	b.mu.Unlock()
+	return true
 }
 
 // cut runs when the idle timer fires: no byte for b.idle.
@@ -253,18 +263,27 @@ func (b *Body) cut() {
 	if b.cutDone.Swap(true) {
 		return
 	}
+	// Tell the reporter first: the blocked Read returns once the context
+	// is canceled, and by then the cut is counted.
+	b.end(true)
 	b.cancel(b.idleErr)
+}
+
+// end tells the reporter, if any and once, how the body ended.
+func (b *Body) end(cut bool) {
 	b.mu.Lock()
-	r, token := b.reporter, b.token
+	r, token, told := b.reporter, b.token, b.ended
+	b.ended = true
 	b.mu.Unlock()
-	if r != nil {
-		r.BodyCut(token)
+	if r != nil && !told {
+		r.BodyDone(token, cut)
 	}
 }
 
 func (b *Body) release() {
 	if b.idleTimer != nil {
 		b.idleTimer.Stop()
+		b.end(false)
 	}
 	b.cancel(nil)
 }
@@ -275,7 +294,7 @@ func (b *Body) Read(p []byte) (int, error) {
 	if b.idleTimer == nil {
 		n, err := b.rc.Read(p)
 		if err != nil {
-			b.release()
+			b.done(err)
 		}
 		return n, err
 	}
@@ -291,13 +310,31 @@ func (b *Body) Read(p []byte) (int, error) {
 		err = &TimeoutError{Sentinel: b.idleErr, After: b.idle, Cause: err}
 	}
 	if err != nil {
-		b.release()
+		b.done(err)
 	}
 	return n, err
 }
 
-// Close closes the body and releases its context.
+// done releases the body after a Read returned err.
+func (b *Body) done(err error) {
+	if err == io.EOF {
+		b.mu.Lock()
+		b.eof = true
+		b.mu.Unlock()
+	}
+	b.release()
+}
+
+// Close closes the body and releases its context. A body closed before
+// its end has its request's context canceled first, so that a body below
+// whose Close reads on (to drain it) does not wait on the network.
 func (b *Body) Close() error {
+	b.mu.Lock()
+	eof := b.eof
+	b.mu.Unlock()
+	if !eof {
+		b.cancel(nil)
+	}
 	err := b.rc.Close()
 	b.release()
 	return err
