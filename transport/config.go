@@ -169,7 +169,17 @@ func decodePolicy(raw json.RawMessage, path string, p *Policy, inherited breaker
 		"retry": func(raw json.RawMessage) error { return decodeRetry(raw, path, p, from) },
 		"breaker": func(raw json.RawMessage) error {
 			p.Breaker = inherited
-			return decodeBreaker(raw, path+".breaker", p)
+			if err := decodeBreaker(raw, path+".breaker", p); err != nil {
+				return err
+			}
+			if path != "default" && reflect.ValueOf(p.Breaker).IsZero() {
+				// An endpoint that names "breaker" gets breakers of its
+				// own, even if what it names sets every field back to its
+				// default: spell the defaults out, so that the policy is
+				// not the zero one that means "share the default's".
+				explicitBreaker(&p.Breaker)
+			}
+			return nil
 		},
 		"credits":           func(raw json.RawMessage) error { return decodeCredits(raw, path+".credits", &p.Credits) },
 		"attempt_timeout":   timeoutField(&p.AttemptTimeout),
@@ -243,6 +253,34 @@ func setBy(origin *string, path string, decode func(json.RawMessage) error) func
 	return func(raw json.RawMessage) error {
 		*origin = path
 		return decode(raw)
+	}
+}
+
+// explicitBreaker fills b's zero fields with the breaker package's
+// defaults (the values they stand for), so that b is not the zero Policy.
+func explicitBreaker(b *breaker.Policy) {
+	fill := func(d *time.Duration, def time.Duration) {
+		if *d <= 0 {
+			*d = def
+		}
+	}
+	fill(&b.Window, breaker.DefaultWindow)
+	fill(&b.OpenTimeout, breaker.DefaultOpenTimeout)
+	fill(&b.ProbeTimeout, breaker.DefaultProbeTimeout)
+	if b.MinRequests == 0 {
+		b.MinRequests = breaker.DefaultMinRequests
+	}
+	if b.FailureRatio <= 0 {
+		b.FailureRatio = breaker.DefaultFailureRatio
+	}
+	if b.ConsecutiveFailures == 0 {
+		b.ConsecutiveFailures = breaker.DefaultConsecutiveFailures
+	}
+	if b.HalfOpenProbes == 0 {
+		b.HalfOpenProbes = breaker.DefaultHalfOpenProbes
+	}
+	if b.MaxKeys <= 0 {
+		b.MaxKeys = breaker.DefaultMaxKeys
 	}
 }
 
@@ -452,9 +490,10 @@ func sortedKeys[V any](m map[string]V) []string {
 //
 // A Config that ParseConfig returned reads back equal, but for what no
 // file holds: the code-only hooks (classifiers, Backoff, Key,
-// OnStateChange, OnLatch, Tracing), and retry budgets, whose parameters a
-// [retry.Budget] does not reveal (an endpoint's budget of its own reads
-// back as the shared one). A Config built in code reads back as a Stack
+// OnStateChange, OnLatch, Tracing). A retry budget is written by its
+// parameters and reads back as a fresh budget with the same ones (an
+// endpoint's budget shared with the default's is not written). A Config
+// built in code reads back as a Stack
 // would run it: a negative duration that is not a timeout, which means the
 // default, is written as "0s", and an endpoint's zero count that a file
 // cannot hold (max_attempts, the breaker's counts) as the default it
@@ -512,6 +551,14 @@ func encodeRetry(r, base retry.Policy) *object {
 	o.duration("max_retry_after", r.MaxRetryAfter, base.MaxRetryAfter)
 	o.bool("require_idempotency_key", r.RequireIdempotencyKey, base.RequireIdempotencyKey)
 	o.bool("wait_for_breaker", r.WaitForBreaker, base.WaitForBreaker)
+	if r.Budget != nil && r.Budget != base.Budget {
+		var bo object
+		ratio, perSec, window := r.Budget.Params()
+		bo.addValue("ratio", ratio)
+		bo.addValue("min_per_second", perSec)
+		bo.addValue("window", window.String())
+		o.addObject("budget", &bo)
+	}
 	return &o
 }
 

@@ -6,6 +6,7 @@ package transport
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -523,5 +524,71 @@ func TestHostPatternWithPortRejected(t *testing.T) {
 	}
 	if _, err := NewStack(okStub{}, Config{Endpoints: map[string]Policy{"GET api.example.com/v1/x": {}, "GET [::1]/v1/y": {}}}); err != nil {
 		t.Errorf("hosts without a port: %v", err)
+	}
+}
+
+// Found by an attack: an endpoint that names "breaker" gets breakers of
+// its own even when what it names sets every field back to its default.
+func TestEndpointNamingBreakerGetsItsOwn(t *testing.T) {
+	cfg, err := ParseConfig([]byte(`{
+	  "default": {"breaker": {"count_rate_limited": true}},
+	  "endpoints": {"GET /quiet/": {"breaker": {"count_rate_limited": false}}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := RoundTripperFunc(func(r *http.Request) (*http.Response, error) {
+		return &http.Response{StatusCode: 429, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+	})
+	cfg.Default.Retry.MaxAttempts = 1
+	ep := cfg.Endpoints["GET /quiet/"]
+	ep.Retry.MaxAttempts = 1
+	cfg.Endpoints["GET /quiet/"] = ep
+	s, err := NewStack(base, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 * breaker.DefaultConsecutiveFailures {
+		req, _ := http.NewRequest("GET", "http://h.example/quiet/x", nil)
+		if resp, err := s.RoundTrip(req); err == nil {
+			resp.Body.Close()
+		}
+	}
+	for name, st := range s.States() {
+		if st != breaker.StateClosed {
+			t.Errorf("breaker %q = %v after 429s on an endpoint whose own breaker ignores them", name, st)
+		}
+	}
+}
+
+// Found by an attack: a budget is written back by its parameters.
+func TestBudgetRoundTrips(t *testing.T) {
+	cfg, err := ParseConfig([]byte(`{"default": {"retry": {"budget": {"ratio": 0.5, "min_per_second": 1, "window": "5s"}}},
+	  "endpoints": {"GET /x": {"retry": {"budget": {"ratio": 0.1, "min_per_second": 2, "window": "30s"}}}, "GET /y": {}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ParseConfig(b)
+	if err != nil {
+		t.Fatalf("%v in %s", err, b)
+	}
+	for name, pair := range map[string][2]*retry.Budget{
+		"default": {cfg.Default.Retry.Budget, back.Default.Retry.Budget},
+		"GET /x":  {cfg.Endpoints["GET /x"].Retry.Budget, back.Endpoints["GET /x"].Retry.Budget},
+	} {
+		if pair[1] == nil {
+			t.Fatalf("%s: budget lost in %s", name, b)
+		}
+		r1, m1, w1 := pair[0].Params()
+		r2, m2, w2 := pair[1].Params()
+		if r1 != r2 || m1 != m2 || w1 != w2 {
+			t.Errorf("%s: budget %v/%v/%v read back as %v/%v/%v", name, r1, m1, w1, r2, m2, w2)
+		}
+	}
+	if back.Endpoints["GET /y"].Retry.Budget != back.Default.Retry.Budget {
+		t.Errorf("an endpoint sharing the default's budget got one of its own: %s", b)
 	}
 }

@@ -39,8 +39,10 @@ const budgetBuckets = 10
 // per-second floor until new traffic has been counted. That errs on the side
 // of fewer retries, never more.
 type Budget struct {
-	ratio   float64
-	reserve float64
+	ratio        float64
+	minPerSecond float64       // as given, for Params
+	window       time.Duration // as given, for Params
+	reserve      float64
 	width   int64 // nanoseconds per bucket
 
 	cur     atomic.Int64 // newest slot seen by a withdrawal; deposits go there
@@ -67,9 +69,11 @@ func newBudget(ratio, minPerSecond float64, window time.Duration, now time.Durat
 		window = DefaultBudgetWindow
 	}
 	b := &Budget{
-		ratio:   max(ratio, 0),
-		reserve: max(minPerSecond, 0) * window.Seconds(),
-		width:   max(int64(window)/budgetBuckets, 1),
+		ratio:        max(ratio, 0),
+		minPerSecond: max(minPerSecond, 0),
+		window:       window,
+		reserve:      max(minPerSecond, 0) * window.Seconds(),
+		width:        max(int64(window)/budgetBuckets, 1),
 	}
 	for i := range b.buckets {
 		b.buckets[i].slot.Store(-1)
@@ -78,6 +82,13 @@ func newBudget(ratio, minPerSecond float64, window time.Duration, now time.Durat
 	b.advanceLocked(int64(now) / b.width)
 	b.mu.Unlock()
 	return b
+}
+
+// Params returns the ratio, the floor per second and the window b was made
+// with, negative values as zero and the default window filled in: what
+// NewBudget needs to make a budget like it.
+func (b *Budget) Params() (ratio, minPerSecond float64, window time.Duration) {
+	return b.ratio, b.minPerSecond, b.window
 }
 
 // deposit records a new request.

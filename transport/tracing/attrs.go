@@ -59,8 +59,11 @@ func redactQuery(q string) string {
 		if b.Len() > 0 {
 			b.WriteByte('&')
 		}
-		key, _, valued := strings.Cut(param, "=")
-		if !valued {
+		key, value, valued := strings.Cut(param, "=")
+		if !valued || strings.Trim(value, "=") == "" {
+			// A bare token, or one whose padding or trailing "=" reads as
+			// an empty value ("?c2VjcmV0==", "?sk_live_x="): the name itself
+			// may be the secret.
 			b.WriteString(redacted)
 			continue
 		}
