@@ -43,7 +43,7 @@ type Budget struct {
 	minPerSecond float64       // as given, for Params
 	window       time.Duration // as given, for Params
 	reserve      float64
-	width   int64 // nanoseconds per bucket
+	width        int64 // nanoseconds per bucket
 
 	cur     atomic.Int64 // newest slot seen by a withdrawal; deposits go there
 	mu      sync.Mutex   // serializes withdrawals and bucket resets
