@@ -28,8 +28,8 @@ type Policy struct {
 	// later wait doubles, with ±50% jitter. Zero means 100ms.
 	BaseDelay time.Duration
 
-	// MaxDelay caps any single backoff wait (Retry-After hints are capped
-	// by MaxRetryAfter instead). Zero means 5s.
+	// MaxDelay caps any single backoff wait, jitter included (Retry-After
+	// hints are capped by MaxRetryAfter instead). Zero means 5s.
 	MaxDelay time.Duration
 
 	// MaxElapsed bounds the time from the end of the first attempt to the
@@ -102,14 +102,29 @@ func (p Policy) withDefaults() Policy {
 		p.Backoff = func() backoff.BackOff {
 			// Elapsed time is bounded by the Transport (MaxElapsed and the
 			// context's deadline), not by the BackOff.
-			return backoff.NewExponentialBackOff(
+			return capped{backoff.NewExponentialBackOff(
 				backoff.WithInitialInterval(base),
 				backoff.WithMaxInterval(maxDelay),
 				backoff.WithMultiplier(2),
 				backoff.WithRandomizationFactor(0.5),
 				backoff.WithMaxElapsedTime(0),
-			)
+			), maxDelay}
 		}
 	}
 	return p
+}
+
+// capped caps the waits of a BackOff: the exponential BackOff caps its
+// interval before jitter, so a wait could reach 1.5 × MaxDelay.
+type capped struct {
+	backoff.BackOff
+	max time.Duration
+}
+
+func (c capped) NextBackOff() time.Duration {
+	d := c.BackOff.NextBackOff()
+	if d != backoff.Stop && d > c.max {
+		d = c.max
+	}
+	return d
 }
