@@ -239,12 +239,35 @@ func decodeBreaker(raw json.RawMessage, path string, p *Policy) error {
 }
 
 // decodeCredits overlays a "credits" object, {"enabled": bool, "cooldown":
-// duration, "max_keys": int}, on c.
+// duration, "max_keys": int, "remaining_header": header name,
+// "remaining_field": dotted path}, on c. An empty name or path turns the
+// signal off (an endpoint's way to drop the default's).
 func decodeCredits(raw json.RawMessage, path string, c *Credits) error {
+	text := func(dst *string, valid func(string) bool, want string) func(json.RawMessage) error {
+		return func(raw json.RawMessage) error {
+			var v string
+			if err := json.Unmarshal(raw, &v); err != nil {
+				return fmt.Errorf("want %s, got %s", want, raw)
+			}
+			if v != "" && !valid(v) {
+				return fmt.Errorf("want %s, got %q", want, v)
+			}
+			*dst = v
+			return nil
+		}
+	}
+	header := func(v string) bool { // an RFC 9110 token
+		return !strings.ContainsFunc(v, func(r rune) bool {
+			return r > '~' || r <= ' ' || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, r)
+		})
+	}
+	field := func(v string) bool { return !slices.Contains(strings.Split(v, "."), "") }
 	return decodeObject(raw, path, fields{
-		"enabled":  boolField(&c.Enabled),
-		"cooldown": durationField(&c.Cooldown),
-		"max_keys": intField(&c.MaxKeys, 1, 1<<20),
+		"enabled":          boolField(&c.Enabled),
+		"cooldown":         durationField(&c.Cooldown),
+		"max_keys":         intField(&c.MaxKeys, 1, 1<<20),
+		"remaining_header": text(&c.RemainingHeader, header, `a header name such as "X-Credits-Remaining"`),
+		"remaining_field":  text(&c.RemainingField, field, `a dotted path such as "meta.imports_remaining"`),
 	})
 }
 
@@ -581,6 +604,12 @@ func encodeCredits(c, base Credits) *object {
 	o.bool("enabled", c.Enabled, base.Enabled)
 	o.duration("cooldown", c.Cooldown, base.Cooldown)
 	o.count("max_keys", c.MaxKeys, base.MaxKeys, credits.DefaultMaxKeys)
+	if c.RemainingHeader != base.RemainingHeader {
+		o.addValue("remaining_header", c.RemainingHeader)
+	}
+	if c.RemainingField != base.RemainingField {
+		o.addValue("remaining_field", c.RemainingField)
+	}
 	return &o
 }
 

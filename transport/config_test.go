@@ -431,6 +431,9 @@ func TestParseCredits(t *testing.T) {
 		{`{"max_keys": 0}`, "default.credits.max_keys"},
 		{`{"enabled": true, "enabled": false}`, "default.credits.enabled"},
 		{`{"latch": true}`, "default.credits.latch"},
+		{`{"remaining_header": "X Credits"}`, "default.credits.remaining_header"},
+		{`{"remaining_field": "meta..x"}`, "default.credits.remaining_field"},
+		{`{"remaining_field": 3}`, "default.credits.remaining_field"},
 	} {
 		_, err := ParseConfig([]byte(`{"default": {"credits": ` + bad.json + `}}`))
 		if ce := (*ConfigError)(nil); !errors.As(err, &ce) || ce.Field != bad.field {
@@ -460,6 +463,7 @@ func FuzzParseConfig(f *testing.F) {
 		f.Add([]byte(tc.json))
 	}
 	f.Add([]byte(`{"default": {"attempt_timeout": "none", "timeout": "none", "body_idle_timeout": "none"}, "endpoints": {"/v1/exports/": {"timeout": "0s"}}}`))
+	f.Add([]byte(`{"default": {"credits": {"remaining_header": "X-Credits-Remaining"}}, "endpoints": {"POST /v1/enhancements": {"credits": {"enabled": true, "remaining_field": "meta.imports_remaining", "remaining_header": ""}}}}`))
 	f.Add([]byte(`{"default": {"retry": {"max_retry_after": "60s"}}, "endpoints": {"GET /x": {"timeout": "none", "breaker": {}}, "GET /{$}": {"retry_statuses": []}}}`))
 	f.Add([]byte(`{"default": {"retry": {"budget": {"ratio": 0.5, "window": "1s"}}}, "endpoints": {"POST h/a": {"retry": {"budget": {"window": "2s"}}}}}`))
 	f.Add([]byte(`{"default": {"credits": {"cooldown": "1m"}}, "endpoints": {"POST /v1/enhancements": {"credits": {"enabled": true, "max_keys": 10}}}}`))

@@ -592,3 +592,40 @@ func TestBudgetRoundTrips(t *testing.T) {
 		t.Errorf("an endpoint sharing the default's budget got one of its own: %s", b)
 	}
 }
+
+// Issue 13 item 2 through the Stack: a response that reports no credits
+// left latches the route before any 402, and the last count is a gauge.
+func TestCreditsRemainingThroughStack(t *testing.T) {
+	var left atomic.Int64
+	left.Store(1)
+	var sent atomic.Int64
+	base := RoundTripperFunc(func(r *http.Request) (*http.Response, error) {
+		sent.Add(1)
+		h := http.Header{}
+		h.Set("X-Credits-Remaining", strconv.FormatInt(left.Add(-1), 10))
+		return &http.Response{StatusCode: 202, Header: h, Body: http.NoBody, Request: r}, nil
+	})
+	cr := Credits{Enabled: true}
+	cr.RemainingHeader = "X-Credits-Remaining"
+	s, err := NewStack(base, Config{Endpoints: map[string]Policy{"POST /v1/enhancements": {Credits: cr}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func() error {
+		req, _ := http.NewRequest("POST", "https://api.example.com/v1/enhancements", nil)
+		resp, err := s.RoundTrip(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	if err := post(); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.CreditsRemaining(); len(got) != 1 || got["POST https://api.example.com/v1/enhancements"] != 0 {
+		t.Errorf("CreditsRemaining() = %v, want the route at 0", got)
+	}
+	if err := post(); !errors.Is(err, errclass.ErrInsufficientCredits) || sent.Load() != 1 {
+		t.Errorf("submit after a response said 0 left: %v (sent %d), want refused before any 402", err, sent.Load())
+	}
+}

@@ -87,7 +87,8 @@ type Policy struct {
 }
 
 // Credits configures the 402 Payment Required latch of a [Policy] (see
-// package credits): after a 402, requests to the same route fail fast
+// package credits): after a 402, or a response reporting no credits left
+// (RemainingHeader, RemainingField), requests to the same route fail fast
 // without reaching the network until a probe after Cooldown, or
 // [Stack.ResetCredits], releases it. Routed requests are latched by their
 // endpoint pattern (with the scheme and host), others by method and
@@ -95,9 +96,12 @@ type Policy struct {
 type Credits struct {
 	// Enabled turns the latch on for the policy.
 	Enabled bool
-	// Cooldown, MaxKeys and OnLatch: see credits.Policy; zero means its
-	// defaults (1 min, 1000). The stack sets Route to the matched
-	// pattern's path; a Key of your own replaces both.
+	// Cooldown, MaxKeys, RemainingHeader, RemainingField and the hooks
+	// OnLatch and OnRemaining: see credits.Policy; zero means its defaults
+	// (1 min, 1000, no signal of credits left). Policy files spell them
+	// "cooldown", "max_keys", "remaining_header" and "remaining_field".
+	// The stack sets Route to the matched pattern's path; a Key of your
+	// own replaces both.
 	credits.Policy
 }
 

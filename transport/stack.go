@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -24,7 +23,11 @@ import (
 // It routes each request to the policy of the most specific endpoint
 // pattern that matches it (net/http.ServeMux's own matcher, whose recent
 // answers are cached by method, host and path), or to the default policy.
-// A Stack is an http.RoundTripper, safe for concurrent use.
+// A Stack is an http.RoundTripper, safe for concurrent use. Build one with
+// [NewStack] or [NewClient]. The zero Stack has no layers and no policies:
+// it sends each request to http.DefaultTransport as is, as a zero
+// http.Client does; Pattern returns "", States an empty map, and
+// ResetCredits does nothing.
 type Stack struct {
 	next   http.RoundTripper // the base, below every layer
 	mux    *http.ServeMux    // nil without endpoint patterns
@@ -166,8 +169,9 @@ func register(mux *http.ServeMux, pattern string) (err error) {
 }
 
 // ErrInvalidRequest is returned, wrapped, for a request that cannot be sent
-// at all: nil, or without a URL.
-var ErrInvalidRequest = errors.New("transport: invalid request")
+// at all: nil, or without a URL. It is errclass.ErrInvalidRequest, kept
+// under this name; every layer's refusal of such a request matches it.
+var ErrInvalidRequest = errclass.ErrInvalidRequest
 
 // RoundTrip sends req through the layers of its endpoint's policy.
 func (s *Stack) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -175,7 +179,10 @@ func (s *Stack) RoundTrip(req *http.Request) (*http.Response, error) {
 		if req != nil && req.Body != nil {
 			req.Body.Close()
 		}
-		return nil, fmt.Errorf("%w: nil request or URL", ErrInvalidRequest)
+		return nil, fmt.Errorf("transport: %w: nil request or URL", ErrInvalidRequest)
+	}
+	if s.def == nil { // the zero Stack: no layers
+		return http.DefaultTransport.RoundTrip(req)
 	}
 	resp, err := s.route(req).rt.RoundTrip(req)
 	if resp == nil && err == nil { // possible only with every layer off
@@ -273,10 +280,29 @@ func (s *Stack) ResetCredits() {
 	}
 }
 
+// CreditsRemaining returns the last count of remaining credits that a
+// response reported, by latch key, for the policies whose Credits read one
+// (RemainingHeader or RemainingField): a gauge for a health endpoint.
+func (s *Stack) CreditsRemaining() map[string]int64 {
+	out := make(map[string]int64)
+	for _, ct := range s.latches {
+		for k, n := range ct.Remaining() {
+			out[k] = n
+		}
+	}
+	return out
+}
+
 // CloseIdleConnections closes the idle connections of the transport
 // below the stack, if it keeps any, as http.Client expects of its
 // transport: client.CloseIdleConnections() reaches it.
-func (s *Stack) CloseIdleConnections() { closeIdle(s.next) }
+func (s *Stack) CloseIdleConnections() {
+	if s.next == nil { // the zero Stack
+		closeIdle(http.DefaultTransport)
+		return
+	}
+	closeIdle(s.next)
+}
 
 // builder assembles the layers of each policy.
 type builder struct {

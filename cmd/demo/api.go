@@ -17,7 +17,9 @@ var bodies embed.FS
 
 // fakeAPI imitates the partner API's error contract with a scripted story:
 // the first enhancement submit is rate limited, results fail twice before
-// succeeding, credits run out after one batch.
+// succeeding, credits run out after two batches. Each accepted submit
+// reports the batches left in "meta.imports_remaining", as the partner's
+// documentation advises clients to check.
 type fakeAPI struct {
 	URL string
 	srv *http.Server
@@ -28,6 +30,7 @@ type fakeAPI struct {
 	mu          sync.Mutex
 	submits     int // enhancement submits accepted for validation
 	credits     int // batches left
+	jobs        int // batches accepted
 	resultCalls int
 }
 
@@ -36,7 +39,7 @@ func startFakeAPI() (*fakeAPI, error) {
 	if err != nil {
 		return nil, err
 	}
-	api := &fakeAPI{URL: "http://" + ln.Addr().String(), credits: 1}
+	api := &fakeAPI{URL: "http://" + ln.Addr().String(), credits: 2}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/enhancements", api.enhance)
 	mux.HandleFunc("GET /v1/jobs/{id}/results", api.results)
@@ -58,6 +61,14 @@ func startFakeAPI() (*fakeAPI, error) {
 func (a *fakeAPI) addCredits(n int) {
 	a.mu.Lock()
 	a.credits += n
+	a.mu.Unlock()
+}
+
+// spendElsewhere spends one batch as another client of the same account
+// would: this client sees no response that says so.
+func (a *fakeAPI) spendElsewhere() {
+	a.mu.Lock()
+	a.credits = max(a.credits-1, 0)
 	a.mu.Unlock()
 }
 
@@ -84,7 +95,9 @@ func (a *fakeAPI) enhance(w http.ResponseWriter, r *http.Request) {
 	ok := !first && a.credits > 0
 	if ok {
 		a.credits--
+		a.jobs++
 	}
+	left, job := a.credits, a.jobs
 	a.mu.Unlock()
 	switch {
 	case first:
@@ -93,7 +106,7 @@ func (a *fakeAPI) enhance(w http.ResponseWriter, r *http.Request) {
 	case !ok:
 		file(w, http.StatusPaymentRequired, "402-insufficient-credits.json")
 	default:
-		writeJSON(w, http.StatusAccepted, map[string]any{"job_id": "job_1", "meta": map[string]int{"imports_remaining": 0}})
+		writeJSON(w, http.StatusAccepted, map[string]any{"job_id": fmt.Sprintf("job_%d", job), "meta": map[string]int{"imports_remaining": left}})
 	}
 }
 

@@ -1,9 +1,10 @@
 // Command demo runs a fake partner API on 127.0.0.1 and calls it through a
 // resilient client, printing every request and every attempt: a 429 whose
 // Retry-After is honoured, a 500 burst that retries absorb, validation and
-// credit errors that are never retried, a 402 that latches the submit
-// endpoint until credits are back, a Retry-After too long to wait, and an
-// outage during which the circuit breaker opens, fails fast and recovers.
+// credit errors that are never retried, a response reporting no credits
+// left that latches the submit endpoint before any 402, a 402 that latches
+// it when nothing warned, a Retry-After too long to wait, and an outage
+// during which the circuit breaker opens, fails fast and recovers.
 //
 //	go run ./cmd/demo
 package main
@@ -61,17 +62,20 @@ var story = []step{
 	{what: "submit a batch with a person missing a name", method: http.MethodPost, path: "/v1/enhancements",
 		body: `{"persons":[{"email":"a@example.org"}]}`},
 	{what: "create a list whose name is taken", method: http.MethodPost, path: "/v1/lists", body: `{"name":"VIP donors"}`},
-	{what: "submit another batch (no credits left)", method: http.MethodPost, path: "/v1/enhancements",
+	{what: "submit another batch (its response says no credits remain)", method: http.MethodPost, path: "/v1/enhancements",
 		body: `{"persons":[{"name":"Grace Hopper"}]}`},
-	{what: "submit again at once (the 402 latch holds it back)", method: http.MethodPost, path: "/v1/enhancements",
-		body: `{"persons":[{"name":"Grace Hopper"}]}`},
+	{what: "submit again at once (latched before any 402)", method: http.MethodPost, path: "/v1/enhancements",
+		body: `{"persons":[{"name":"Katherine Johnson"}]}`},
 	{what: "fetching results still works while submits are latched", method: http.MethodGet, path: "/v1/jobs/job_1/results"},
-	{what: "credits are topped up; the client releases its latch", action: func(d *demo) {
+	{what: "credits are topped up by one batch; the client releases its latch", action: func(d *demo) {
 		d.api.addCredits(1)
 		d.stack.ResetCredits()
 	}},
-	{what: "submit again", method: http.MethodPost, path: "/v1/enhancements",
-		body: `{"persons":[{"name":"Grace Hopper"}]}`},
+	{what: "another client of the account spends that batch", action: func(d *demo) { d.api.spendElsewhere() }},
+	{what: "submit another batch (no credits left, and nothing said so)", method: http.MethodPost, path: "/v1/enhancements",
+		body: `{"persons":[{"name":"Katherine Johnson"}]}`},
+	{what: "submit again at once (the 402 latch holds it back)", method: http.MethodPost, path: "/v1/enhancements",
+		body: `{"persons":[{"name":"Katherine Johnson"}]}`},
 	{what: "fetch an unknown job", method: http.MethodGet, path: "/v1/jobs/job_404/results"},
 	{what: "poll progress (server asks for an hour's pause)", method: http.MethodGet, path: "/v1/jobs/job_1/progress"},
 	{what: "the API goes down: every call now answers 503", action: func(d *demo) { d.api.down.Store(true) }},
@@ -147,6 +151,20 @@ func run(w io.Writer) error {
 	cfg.Default.Breaker.OnStateChange = func(name string, from, to breaker.State) {
 		notes.add(fmt.Sprintf("  ⚡ breaker %s: %v → %v", name, from, to))
 	}
+	// The submit endpoint's credits: say what the latch learns. Its
+	// policy reads "meta.imports_remaining" from every accepted submit.
+	submit := cfg.Endpoints["POST /v1/enhancements"]
+	submit.Credits.OnRemaining = func(key string, n int64) {
+		notes.add(fmt.Sprintf("  ◔ %s: %d credit(s) left", key, n))
+	}
+	submit.Credits.OnLatch = func(key string, latched bool) {
+		change := "released"
+		if latched {
+			change = "latched"
+		}
+		notes.add(fmt.Sprintf("  ⛔ credits %s: %s", key, change))
+	}
+	cfg.Endpoints["POST /v1/enhancements"] = submit
 	cfg.Tracing = tracing.Config{TracerProvider: tp, MeterProvider: mp}
 	// Any existing client: NewClient keeps its settings and adds the whole
 	// stack (tracing → retry → tracing per attempt → breaker → attempt
@@ -166,6 +184,7 @@ func run(w io.Writer) error {
 		if s.action != nil {
 			fmt.Fprintf(w, "\n~ %s\n", s.what)
 			s.action(d)
+			notes.flush(w)
 			continue
 		}
 		if err := d.do(s); err != nil {

@@ -1,9 +1,9 @@
 package breaker
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/resilient-http/resilient/transport/errclass"
@@ -12,11 +12,13 @@ import (
 )
 
 // Transport is an http.RoundTripper with a circuit breaker per key. It is
-// safe for concurrent use. Create it with [New] or [Middleware]; the zero
-// Transport is not usable.
+// safe for concurrent use. Create it with [New] or [Middleware]. The zero
+// Transport is usable and behaves as New(nil, Policy{}): breakers per host
+// with the default Policy, made on first use, over http.DefaultTransport.
+// A Transport must not be copied after first use.
 type Transport struct {
-	next http.RoundTripper
-	reg  *registry
+	next http.RoundTripper // nil only in the zero Transport
+	reg  atomic.Pointer[registry]
 }
 
 var _ http.RoundTripper = (*Transport)(nil)
@@ -39,7 +41,28 @@ func newTransport(next http.RoundTripper, reg *registry) *Transport {
 	if next == nil {
 		next = http.DefaultTransport
 	}
-	return &Transport{next: next, reg: reg}
+	t := &Transport{next: next}
+	t.reg.Store(reg)
+	return t
+}
+
+// registry returns t's breakers, making the default ones if t is the zero
+// Transport.
+func (t *Transport) registry() *registry {
+	if r := t.reg.Load(); r != nil {
+		return r
+	}
+	t.reg.CompareAndSwap(nil, newRegistry(Policy{}.withDefaults()))
+	return t.reg.Load()
+}
+
+// nextRT returns the RoundTripper below t: http.DefaultTransport for the
+// zero Transport.
+func (t *Transport) nextRT() http.RoundTripper {
+	if t.next == nil {
+		return http.DefaultTransport
+	}
+	return t.next
 }
 
 // RoundTrip sends req unless its breaker is open (or half-open with its
@@ -54,14 +77,14 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, errInvalidRequest
 	}
-	r := t.reg
-	e := r.get(t.key(req))
+	r := t.registry()
+	e := r.get(r.key(req))
 	var (
 		resp         *http.Response
 		err, verdict error
 	)
 	if State(e.state.Load()) == StateClosed {
-		resp, err = t.sendClosed(e, req)
+		resp, err = t.sendClosed(r, e, req)
 	} else {
 		// Open or half-open: gobreaker decides. Execute (rather than the
 		// two-step Allow, whose done callback is a fresh closure per
@@ -70,7 +93,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		// with it every request to the key, so it is bounded.
 		resp, verdict = e.cb.Execute(func() (*http.Response, error) {
 			var resp *http.Response
-			resp, err = cutoff.RoundTrip(t.next, req, cutoff.Bound{Headers: r.p.ProbeTimeout, HeadersErr: ErrProbeTimeout})
+			resp, err = cutoff.RoundTrip(t.nextRT(), req, cutoff.Bound{Headers: r.p.ProbeTimeout, HeadersErr: ErrProbeTimeout})
 			return resp, r.p.verdict(r.p.Classifier(req, resp, err))
 		})
 	}
@@ -79,7 +102,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	if verdict == gobreaker.ErrOpenState || verdict == gobreaker.ErrTooManyRequests {
 		closeBody(req)
-		return nil, t.openError(e, verdict)
+		return nil, r.openError(e, verdict)
 	}
 	return resp, err
 }
@@ -87,8 +110,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // sendClosed sends req through a breaker that was closed when it started.
 // A success is counted in the entry's window; a failure is counted there
 // and reported to gobreaker, which asks the window whether to trip.
-func (t *Transport) sendClosed(e *entry, req *http.Request) (resp *http.Response, err error) {
-	r := t.reg
+func (t *Transport) sendClosed(r *registry, e *entry, req *http.Request) (resp *http.Response, err error) {
+	next := t.nextRT()
 	gen := e.gen.Load()
 	returned := false
 	defer func() {
@@ -96,10 +119,10 @@ func (t *Transport) sendClosed(e *entry, req *http.Request) (resp *http.Response
 			r.fail(e, gen)
 		}
 	}()
-	resp, err = t.next.RoundTrip(req)
+	resp, err = next.RoundTrip(req)
 	returned = true
 	if resp == nil && err == nil {
-		err = fmt.Errorf("breaker: %T: %w", t.next, errclass.ErrNilResponse)
+		err = fmt.Errorf("breaker: %T: %w", next, errclass.ErrNilResponse)
 	}
 	switch r.p.verdict(r.p.Classifier(req, resp, err)) {
 	case nil:
@@ -182,21 +205,21 @@ func (p *Policy) verdict(out errclass.Outcome) error {
 	return errExcluded
 }
 
-func (t *Transport) key(req *http.Request) key {
-	if t.reg.p.Key != nil {
-		return key{custom: t.reg.p.Key(req)}
+func (r *registry) key(req *http.Request) key {
+	if r.p.Key != nil {
+		return key{custom: r.p.Key(req)}
 	}
 	return key{scheme: req.URL.Scheme, host: req.URL.Host}
 }
 
-func (t *Transport) openError(e *entry, cause error) *OpenError {
+func (r *registry) openError(e *entry, cause error) *OpenError {
 	oe := &OpenError{Name: e.cb.Name(), State: StateOpen, cause: cause}
 	if cause == gobreaker.ErrTooManyRequests {
 		oe.State = StateHalfOpen
 		return oe
 	}
 	if at := e.openedAt.Load(); at != 0 {
-		oe.Until = time.Unix(0, at).Add(t.reg.p.OpenTimeout)
+		oe.Until = time.Unix(0, at).Add(r.p.OpenTimeout)
 	}
 	return oe
 }
@@ -205,13 +228,14 @@ func (t *Transport) openError(e *entry, cause error) *OpenError {
 // health endpoint; an open breaker whose timeout has passed reports
 // half-open.
 func (t *Transport) States() map[string]State {
+	r := t.registry()
 	out := make(map[string]State)
-	t.reg.entries.Range(func(k, v any) bool {
+	r.entries.Range(func(k, v any) bool {
 		out[v.(*entry).cb.Name()] = v.(*entry).cb.State()
 		return true
 	})
-	if t.reg.hasPending.Load() {
-		t.reg.flush()
+	if r.hasPending.Load() {
+		r.flush()
 	}
 	return out
 }
@@ -219,12 +243,13 @@ func (t *Transport) States() map[string]State {
 // CloseIdleConnections closes the idle connections of the RoundTripper
 // below, if it keeps any, as http.Client expects of its transport.
 func (t *Transport) CloseIdleConnections() {
-	if c, ok := t.next.(interface{ CloseIdleConnections() }); ok {
+	if c, ok := t.nextRT().(interface{ CloseIdleConnections() }); ok {
 		c.CloseIdleConnections()
 	}
 }
 
-var errInvalidRequest = errors.New("breaker: nil request or URL")
+// errInvalidRequest is made once: a nil request costs no allocation.
+var errInvalidRequest = fmt.Errorf("breaker: %w: nil request or URL", errclass.ErrInvalidRequest)
 
 func closeBody(req *http.Request) {
 	if req.Body != nil {

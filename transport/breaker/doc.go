@@ -39,5 +39,10 @@
 // Place the breaker inside retry (retry → breaker → base), so that every
 // attempt is counted and an open breaker ends the retries at once: its
 // errors implement [errclass.Refusal], which retry does not retry unless its
-// policy asks it to wait for the breaker.
+// policy asks it to wait for the breaker. Counting attempts, the breaker
+// must not mistake failures that retries recover for a failing server: its
+// defaults trip when 80 % of 20 or more attempts fail (a server that fails
+// every first attempt and answers every retry fails 50 %), or on 10
+// failures in a row, and break for 5 s. See [DefaultFailureRatio] for the
+// reasoning.
 package breaker

@@ -245,7 +245,7 @@ func TestBodyCutAfterHeadersCountsAsFailure(t *testing.T) {
 	}
 	stall = false
 	get()
-	if ok, fail := tr.reg.get(key{scheme: "http", host: "a.test"}).win.counts(clock.read()); ok != 1 || fail != 0 {
+	if ok, fail := tr.registry().get(key{scheme: "http", host: "a.test"}).win.counts(clock.read()); ok != 1 || fail != 0 {
 		t.Fatalf("window after a body read whole = %d ok, %d failed; want 1, 0", ok, fail)
 	}
 	stall = true

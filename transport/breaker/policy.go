@@ -20,20 +20,37 @@ const (
 )
 
 // Defaults applied to the zero fields of a [Policy].
+//
+// The breaker sits below retry and counts attempts, not calls, so its
+// defaults are chosen so as not to refuse a server that answers every call
+// in the end. Under retry's default of 3 attempts, such a server may fail up
+// to two attempts of every three: when every first attempt fails and every
+// retry succeeds, half the attempts fail, and with a 50 % trip ratio 40 of
+// 50 such calls were refused for 30 s though each would have succeeded. So
+// the ratio is 0.8: the breaker opens when fewer than one attempt in five
+// succeeds, when retries no longer save most calls (at that rate, 3
+// independent attempts all fail half the time) and shedding load helps the
+// server more than retrying does. A dead server still trips fast, on 10
+// failures in a row (4 calls of 3 attempts). A false trip is still
+// possible: a burst of 10 or more concurrent calls whose first attempts
+// all fail at once is, to a breaker that sees only attempts, a dead
+// server. So the break is short, 5 s (as in .NET's resilience defaults):
+// a wrong trip costs seconds, and a dead server gets one probe per 5 s.
 const (
 	DefaultWindow              = 10 * time.Second
 	DefaultMinRequests         = 20
-	DefaultFailureRatio        = 0.5
+	DefaultFailureRatio        = 0.8
 	DefaultConsecutiveFailures = 10
-	DefaultOpenTimeout         = 30 * time.Second
+	DefaultOpenTimeout         = 5 * time.Second
 	DefaultHalfOpenProbes      = 1
 	DefaultMaxKeys             = 1000
 	DefaultProbeTimeout        = 10 * time.Second
 )
 
 // Policy configures a [Transport]. The zero Policy trips a host's breaker
-// when at least half of 20 or more calls in 10 seconds fail, or after 10
-// failures in a row; stays open 30 seconds; then lets one probe through.
+// when at least 80 % of 20 or more counted attempts in 10 seconds fail, or
+// after 10 failures in a row; stays open 5 seconds; then lets one probe
+// through. (See the defaults above for why.)
 type Policy struct {
 	// Window is the rolling window over which the failure rate is measured
 	// (in ten buckets). Zero means 10s.
@@ -44,7 +61,8 @@ type Policy struct {
 	MinRequests uint32
 
 	// FailureRatio trips the breaker when failures / counted calls in the
-	// window reach it (and MinRequests is met). Zero means 0.5.
+	// window reach it (and MinRequests is met). Zero means 0.8, above the
+	// 2/3 of attempts that fail when retry's 3 attempts save every call.
 	FailureRatio float64
 
 	// ConsecutiveFailures trips the breaker after this many failures in a
@@ -52,7 +70,7 @@ type Policy struct {
 	ConsecutiveFailures uint32
 
 	// OpenTimeout is how long an open breaker fails fast before letting
-	// probes through. Zero means 30s.
+	// probes through. Zero means 5s.
 	OpenTimeout time.Duration
 
 	// HalfOpenProbes is how many requests a half-open breaker lets through;

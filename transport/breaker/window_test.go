@@ -19,7 +19,7 @@ func (c *monoClock) advance(d time.Duration) { c.now.Add(int64(d)) }
 func withClock(tr *Transport) *monoClock {
 	c := &monoClock{}
 	c.now.Store(int64(time.Hour)) // any start will do; not zero, to catch slot-0 mix-ups
-	tr.reg.clock = c.read
+	tr.registry().clock = c.read
 	return c
 }
 
@@ -109,14 +109,14 @@ func TestConsecutiveFailuresResetBySuccess(t *testing.T) {
 
 func TestStaleFailureNotCounted(t *testing.T) {
 	tr := New(&flip{}, Policy{ConsecutiveFailures: 1})
-	e := tr.reg.get(key{scheme: "http", host: "a.test"})
+	e := tr.registry().get(key{scheme: "http", host: "a.test"})
 	gen := e.gen.Load()
 	e.gen.Add(1) // as if the breaker had opened and closed meanwhile
-	tr.reg.fail(e, gen)
+	tr.registry().fail(e, gen)
 	if n := e.consec.Load(); n != 0 {
 		t.Errorf("consecutive failures = %d, want 0", n)
 	}
-	if _, fail := e.win.counts(tr.reg.clock()); fail != 0 {
+	if _, fail := e.win.counts(tr.registry().clock()); fail != 0 {
 		t.Errorf("window failures = %d, want 0", fail)
 	}
 	if st := e.cb.State(); st != StateClosed {

@@ -1,7 +1,6 @@
 package credits
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -48,7 +47,10 @@ func newTransport(next http.RoundTripper, s *latches) *Transport {
 // [*Error] without sending anything, after closing req.Body as
 // RoundTrippers must. Otherwise it returns next's response and error
 // unchanged (a response, whatever its status, comes with a nil error), and
-// a 402 response latches req's route.
+// a 402 response latches req's route, as does a report of no credits left
+// (see [Policy.RemainingField]). When the policy sets RemainingField, the
+// body of a successful JSON response is wrapped to watch what the caller
+// reads of it.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req == nil || req.URL == nil {
 		if req != nil {
@@ -57,13 +59,14 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, errInvalidRequest
 	}
 	if t.s.empty() {
-		// No latch anywhere: no key, no clock, no lock. Only a 402 costs.
+		// No latch anywhere: no key, no clock, no lock. Only a 402, or
+		// signals of credits left when the policy reads them, cost.
 		resp, err := t.next.RoundTrip(req)
 		if err == nil && resp == nil {
 			return nil, t.nilResponse()
 		}
-		if err == nil && resp.StatusCode == http.StatusPaymentRequired {
-			t.s.settle(t.keys(req), probes{}, latchAgain, t.now())
+		if err == nil {
+			t.answered(req, keys{}, false, resp)
 		}
 		return resp, err
 	}
@@ -81,10 +84,37 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err == nil && resp == nil {
 		return nil, t.nilResponse()
 	}
-	if err == nil && resp.StatusCode == http.StatusPaymentRequired {
-		t.s.settle(k, probes{}, latchAgain, t.now())
+	if err == nil {
+		t.answered(req, k, true, resp)
 	}
 	return resp, err
+}
+
+// answered learns from resp, the response to req outside any probe: a 402
+// latches req's route, and so does a remaining-credits header at zero or
+// less. k holds req's keys if known is set; they are computed otherwise,
+// only when needed.
+func (t *Transport) answered(req *http.Request, k keys, known bool, resp *http.Response) {
+	n, signal := t.s.header(resp)
+	out := outcome(-1)
+	switch {
+	case resp.StatusCode == http.StatusPaymentRequired:
+		out = latchAgain
+	case signal && n <= 0:
+		out = exhausted
+	}
+	if out >= 0 || signal {
+		if !known {
+			k = t.keys(req)
+		}
+		if signal {
+			t.s.record(k, n)
+		}
+		if out >= 0 {
+			t.s.settle(k, probes{}, out, t.now())
+		}
+	}
+	t.watch(req, resp)
 }
 
 // probe sends req as the probe of the latches in pr and settles them by its
@@ -116,13 +146,37 @@ func (t *Transport) probe(req *http.Request, k keys, pr probes) (resp *http.Resp
 	default:
 		out = release
 	}
+	var (
+		n      int64
+		signal bool
+	)
+	if err == nil {
+		if n, signal = t.s.header(resp); signal && n <= 0 && out == release {
+			// The account pays again, but this was its last credit.
+			out = exhausted
+		}
+	}
 	t.s.settle(k, pr, out, t.now())
+	if err == nil {
+		if signal { // after the settling: a release forgets the old count
+			t.s.record(k, n)
+		}
+		t.watch(req, resp)
+	}
 	return resp, err
 }
 
 // Reset releases every latch: call it when the account can pay again (credits
 // were bought, the card was updated).
 func (t *Transport) Reset() { t.s.reset() }
+
+// Remaining returns the last count of credits left that a response
+// reported for each route (see [Policy.RemainingHeader] and
+// [Policy.RemainingField]), by route key as [Transport.Latched] lists
+// them: a gauge for a health endpoint. A route released by a probe, and
+// every route after [Transport.Reset], has no value until a response
+// reports one again. It is empty when the policy reads no signal.
+func (t *Transport) Remaining() map[string]int64 { return t.s.gauge() }
 
 // Latched returns the keys of the latches set, sorted: route keys such as
 // "POST https://api.example.com/v1/jobs" (or what [Policy.Key] returned),
@@ -139,7 +193,7 @@ func (t *Transport) CloseIdleConnections() {
 	}
 }
 
-var errInvalidRequest = errors.New("credits: nil request or URL")
+var errInvalidRequest = fmt.Errorf("credits: %w: nil request or URL", errclass.ErrInvalidRequest)
 
 // nilResponse is the error returned in place of next's (nil, nil), which
 // breaks the RoundTripper contract.

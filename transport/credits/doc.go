@@ -20,6 +20,20 @@
 // updated); [Transport.Latched] lists them for a health endpoint;
 // [Policy.OnLatch] is told of every change.
 //
+// # Anticipating the 402
+//
+// Some APIs say how many credits are left before they run out, in a header
+// or in the body of each answer ("Check meta.imports_remaining after
+// enhancement requests to anticipate" a 402, says one). Name the signal in
+// [Policy.RemainingHeader] or [Policy.RemainingField] and a count of zero or
+// less latches the route at once, as a 402 would. A header is read as the
+// response arrives. A body field is read as the caller reads the body,
+// never ahead of it: a copy of the first [MaxPrefix] bytes the caller read
+// is looked at when the caller reaches the end of the body or closes it,
+// so the route latches then, not when RoundTrip returns. Only 2xx responses
+// with a JSON content type are watched. [Transport.Remaining] reports the
+// last count per route; [Policy.OnRemaining] is told each one.
+//
 // The layer is on wherever it sits in a chain. Put it only in front of
 // endpoints where one 402 means the account cannot pay for any of them
 // for a while, as with a prepaid-credits API's submit endpoint. Elsewhere a
@@ -47,6 +61,12 @@
 //
 // While no latch is set, a request costs two atomic loads and allocates
 // nothing: keys are computed only when some latch is set or a 402 arrives.
+// A RemainingHeader costs a header lookup per response, and the key (one
+// allocation) and a map write under the lock when the header is there. A
+// RemainingField wraps the body of each successful JSON response: one
+// allocation, a copy of what the caller reads (up to MaxPrefix) into a
+// pooled buffer, then one scan of that prefix that allocates nothing, and
+// the key. About 1µs and 2 allocations per response in all.
 //
 // # Placement
 //

@@ -9,7 +9,8 @@ import (
 
 // Error is returned, with no response, for a request refused by a latch:
 // its route (or, past MaxKeys, its method and host) answered 402 Payment
-// Required and no probe has released it since. Nothing was sent.
+// Required, or reported no credits left (see [Policy.RemainingField]), and
+// no probe has released it since. Nothing was sent.
 //
 // It matches [errclass.ErrInsufficientCredits] through errors.Is and
 // implements [errclass.Refusal], so retry fails fast on it. Its message
@@ -26,17 +27,27 @@ type Error struct {
 	// Until is when the latch will let a probe through; zero when that
 	// time has come and a probe is in flight.
 	Until time.Time
+	// Anticipated reports a latch set by a response that reported no
+	// credits left ([Policy.RemainingHeader], [Policy.RemainingField]),
+	// before any 402; false when the latest to set it was a 402.
+	Anticipated bool
 }
 
 // Error describes the refusal, e.g. "credits: POST
 // https://api.example.com/v1/payments latched after 402 Payment Required;
-// not sent (next probe in 59s)".
+// not sent (next probe in 59s)", or, when Anticipated, "credits: POST
+// https://api.example.com/v1/payments latched: a response reported no
+// credits left; not sent (next probe in 59s)".
 func (e *Error) Error() string {
 	s := "credits: " + e.Key
 	if e.Host {
 		s += " (every path)"
 	}
-	s += " latched after 402 Payment Required; not sent"
+	if e.Anticipated {
+		s += " latched: a response reported no credits left; not sent"
+	} else {
+		s += " latched after 402 Payment Required; not sent"
+	}
 	if e.Until.IsZero() {
 		return s + " (a probe is in flight)"
 	}

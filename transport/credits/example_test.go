@@ -3,6 +3,7 @@ package credits_test
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -56,4 +57,43 @@ func Example() {
 	// GET /v1/jobs/42/results → 200 OK
 	// latched: POST http://api/v1/enhancements
 	// after Reset: 0 latched
+}
+
+// An API that reports the credits left in each accepted submit: the
+// layer reads the count as the caller reads the body, and latches the
+// route when it reaches zero, before any 402.
+func Example_remainingField() {
+	left := 2
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if left == 0 {
+			w.WriteHeader(http.StatusPaymentRequired)
+			return
+		}
+		left--
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusAccepted)
+		fmt.Fprintf(w, `{"job_id":"job_%d","meta":{"imports_remaining":%d}}`, 2-left, left)
+	}))
+	defer srv.Close()
+
+	cr := credits.New(srv.Client().Transport, credits.Policy{RemainingField: "meta.imports_remaining"})
+	client := &http.Client{Transport: cr}
+	for range 3 {
+		resp, err := client.Post(srv.URL+"/v1/enhancements", "application/json", strings.NewReader(`{"persons":[]}`))
+		if err != nil {
+			fmt.Println("refused locally, nothing sent:", errors.Is(err, errclass.ErrInsufficientCredits))
+			continue
+		}
+		body, _ := io.ReadAll(resp.Body) // the count is read here, as the caller reads
+		resp.Body.Close()
+		fmt.Println(resp.Status, string(body))
+	}
+	for key, n := range cr.Remaining() {
+		fmt.Println("remaining:", strings.Replace(key, srv.URL, "http://api", 1), n)
+	}
+	// Output:
+	// 202 Accepted {"job_id":"job_1","meta":{"imports_remaining":1}}
+	// 202 Accepted {"job_id":"job_2","meta":{"imports_remaining":0}}
+	// refused locally, nothing sent: true
+	// remaining: POST http://api/v1/enhancements 0
 }

@@ -1,7 +1,9 @@
 package credits
 
 import (
+	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,6 +22,16 @@ type latches struct {
 	route map[string]*latch
 	host  map[hostKey]*latch
 
+	// remaining holds the last remaining-credits value read per route key
+	// (Policy.RemainingHeader, RemainingField); at most MaxKeys entries.
+	// Guarded by mu.
+	remaining map[string]int64
+
+	// hdr is Policy.RemainingHeader in canonical form; path is
+	// Policy.RemainingField split at its dots (nil when unset).
+	hdr  string
+	path []string
+
 	// Changes waiting for Policy.OnLatch, oldest first, and whether some
 	// goroutine is delivering them (see flush). Guarded by mu.
 	events     []event
@@ -33,6 +45,9 @@ type latch struct {
 	isHost  bool
 	until   time.Time // refuse every request before then
 	probing bool      // a probe is in flight
+	// anticipated: set by a response reporting no credits left, not by a
+	// 402 (the latest of either counts).
+	anticipated bool
 }
 
 type event struct {
@@ -51,13 +66,24 @@ type outcome int
 
 const (
 	latchAgain outcome = iota // 402: payment still refused
+	exhausted                 // a response reported no credits left: latch (again) as a 402 does
 	release                   // any other answer but 5xx and 429: the account pays again
 	keep                      // 5xx, 429, no response, a panic: nothing learned; wait another cooldown
 	unknown                   // the caller gave up: nothing learned; the next request may probe
 )
 
 func newLatches(p Policy) *latches {
-	return &latches{p: p, route: make(map[string]*latch), host: make(map[hostKey]*latch)}
+	s := &latches{p: p, route: make(map[string]*latch), host: make(map[hostKey]*latch)}
+	if p.RemainingHeader != "" {
+		s.hdr = http.CanonicalHeaderKey(p.RemainingHeader)
+	}
+	if p.RemainingField != "" {
+		s.path = strings.Split(p.RemainingField, ".")
+	}
+	if s.hdr != "" || s.path != nil {
+		s.remaining = make(map[string]int64)
+	}
+	return s
 }
 
 // empty reports whether no latch is set. It is the whole cost of the layer
@@ -105,15 +131,17 @@ func (s *latches) admit(k keys, now time.Time) (probes, *Error) {
 
 // settle records what a request with keys k learned: out, for the latches
 // in pr whose probe it was. A 402 outside any probe is settled with
-// latchAgain and no probes.
+// latchAgain and no probes, a report of no credits left with exhausted.
+// A released route forgets its remaining-credits value.
 func (s *latches) settle(k keys, pr probes, out outcome, now time.Time) {
 	s.mu.Lock()
 	switch out {
-	case latchAgain:
-		s.latchLocked(k, now)
+	case latchAgain, exhausted:
+		s.latchLocked(k, now, out == exhausted)
 	case release:
 		if pr.route != nil && s.route[pr.route.key] == pr.route {
 			delete(s.route, pr.route.key)
+			delete(s.remaining, pr.route.key)
 			s.nRoute.Add(-1)
 			s.eventLocked(pr.route.key, false)
 		}
@@ -139,35 +167,37 @@ func (s *latches) settle(k keys, pr probes, out outcome, now time.Time) {
 	s.flush()
 }
 
-// latchLocked latches the route or host of a request answered 402. A latch
+// latchLocked latches the route or host of a request answered 402 (or
+// reported no credits left: anticipated). A latch
 // already set for either is armed again (whether this request was its probe
 // or was sent before it was set); otherwise the route is latched, or its
 // host when MaxKeys routes already are. Requires s.mu held.
-func (s *latches) latchLocked(k keys, now time.Time) {
+func (s *latches) latchLocked(k keys, now time.Time, anticipated bool) {
 	until := now.Add(s.p.Cooldown)
 	r, h := s.route[k.route], s.host[k.host]
 	if r != nil {
-		r.until = until
+		r.until, r.anticipated = until, anticipated
 	}
 	if h != nil {
-		h.until = until
+		h.until, h.anticipated = until, anticipated
 	}
 	switch {
 	case r != nil || h != nil:
 	case len(s.route) < s.p.MaxKeys:
-		s.route[k.route] = &latch{key: k.route, until: until}
+		s.route[k.route] = &latch{key: k.route, until: until, anticipated: anticipated}
 		s.nRoute.Add(1)
 		s.eventLocked(k.route, true)
 	case len(s.host) < s.p.MaxKeys:
 		hk := k.host.String()
-		s.host[k.host] = &latch{key: hk, isHost: true, until: until}
+		s.host[k.host] = &latch{key: hk, isHost: true, until: until, anticipated: anticipated}
 		s.nHost.Add(1)
 		s.eventLocked(hk, true)
 	}
 }
 
-// reset releases every latch. Probes in flight settle against latches that
-// are gone: a 402 latches afresh, other answers change nothing.
+// reset releases every latch and forgets every remaining-credits value.
+// Probes in flight settle against latches that are gone: a 402 (or a report
+// of no credits left) latches afresh, other answers change nothing.
 func (s *latches) reset() {
 	s.mu.Lock()
 	for k := range s.route {
@@ -178,6 +208,7 @@ func (s *latches) reset() {
 	}
 	clear(s.route)
 	clear(s.host)
+	clear(s.remaining)
 	s.nRoute.Store(0)
 	s.nHost.Store(0)
 	s.mu.Unlock()
@@ -242,9 +273,38 @@ func (s *latches) flush() {
 
 // refusal describes why l refuses a request at now. Requires s.mu held.
 func (l *latch) refusal(now time.Time) *Error {
-	e := &Error{Key: l.key, Host: l.isHost}
+	e := &Error{Key: l.key, Host: l.isHost, Anticipated: l.anticipated}
 	if now.Before(l.until) {
 		e.Until = l.until
 	}
 	return e
+}
+
+// record stores n as the credits left on the route of keys k and tells
+// Policy.OnRemaining. When MaxKeys routes have a value already, a new
+// route's value replaces an arbitrary one: the gauge is for watching, and
+// losing an old value loses no latch.
+func (s *latches) record(k keys, n int64) {
+	s.mu.Lock()
+	if _, ok := s.remaining[k.route]; !ok && len(s.remaining) >= s.p.MaxKeys {
+		for old := range s.remaining {
+			delete(s.remaining, old)
+			break
+		}
+	}
+	s.remaining[k.route] = n
+	s.mu.Unlock()
+	if s.p.OnRemaining != nil {
+		s.p.OnRemaining(k.route, n)
+	}
+}
+
+func (s *latches) gauge() map[string]int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make(map[string]int64, len(s.remaining))
+	for k, n := range s.remaining {
+		out[k] = n
+	}
+	return out
 }

@@ -35,7 +35,8 @@ type Policy struct {
 	// one latch. Nil, or an empty result, means the method, the scheme and
 	// host, and the cleaned path: "POST https://api.example.com/v1/jobs"
 	// (see the package documentation for the cleaning rules). Key is called
-	// outside every lock, only when some latch is set or a 402 arrived.
+	// outside every lock, only when some latch is set, a 402 arrived or a
+	// count of credits left was read (then maybe as the body is read).
 	Key func(*http.Request) string `json:"-"`
 
 	// Route, if set (and Key is not), names the route of a request in
@@ -53,6 +54,35 @@ type Policy struct {
 	// necessarily the one that made that change. It may call back into the
 	// Transport.
 	OnLatch func(key string, latched bool) `json:"-"`
+
+	// RemainingHeader, if set, names a response header that carries the
+	// credits the account has left, such as "X-Credits-Remaining": an
+	// integer, read from every response as it arrives. Empty means no
+	// header is read.
+	RemainingHeader string
+
+	// RemainingField, if set, is the dotted path of a JSON integer in
+	// successful responses that carries the credits left, such as
+	// "meta.imports_remaining" for {"meta": {"imports_remaining": 3}}. It is
+	// read only from 2xx responses with a JSON content type, and only as the
+	// caller reads the body: the layer never reads ahead of the caller, and
+	// looks only at the first 4 KiB ([MaxPrefix]). The value is taken when
+	// the caller reaches the end of the body, or closes it having read past
+	// the value. Empty means no body is looked at.
+	//
+	// When either signal reports zero or less, the request's route is
+	// latched as a 402 would latch it (same cooldown and probes), before
+	// the 402 comes. A positive value never releases a latch: only a probe
+	// or [Transport.Reset] does. Malformed or absent values are ignored.
+	RemainingField string
+
+	// OnRemaining, if set, is told every remaining-credits value read
+	// (see RemainingHeader and RemainingField), with the route's key as
+	// [Transport.Remaining] lists it: a gauge for a metric. It is called
+	// outside every lock, on the goroutine that read the value (for a body
+	// field, the caller's, inside its Read or Close), possibly concurrently
+	// with itself; it may call back into the Transport.
+	OnRemaining func(key string, n int64) `json:"-"`
 }
 
 // withDefaults returns p with its zero fields filled in.

@@ -36,29 +36,84 @@ func AttemptFromContext(ctx context.Context) Attempt {
 	return Attempt{Number: 1}
 }
 
+// StopReason says why a retry layer made no further attempt after a
+// retryable outcome. Its values are snake_case names, the same in error
+// texts, span attributes and metric values; the zero value means retries
+// did not stop early (the outcome was not retryable).
+type StopReason string
+
+// Reasons for which a retry layer stops retrying.
+const (
+	// StopAttemptsExhausted: the attempt limit was reached, or the
+	// policy's BackOff said stop.
+	StopAttemptsExhausted StopReason = "attempts_exhausted"
+	// StopBudgetExhausted: the shared retry budget refused a retry.
+	StopBudgetExhausted StopReason = "budget_exhausted"
+	// StopNotReplayable: the request has a body that cannot be sent again
+	// (no GetBody).
+	StopNotReplayable StopReason = "not_replayable"
+	// StopNotIdempotent: the policy retries only idempotent requests after
+	// a 5xx, and this one is not.
+	StopNotIdempotent StopReason = "not_idempotent"
+	// StopContextDeadline: the next attempt could not start before the
+	// request context's deadline.
+	StopContextDeadline StopReason = "context_deadline"
+	// StopMaxElapsed: the next attempt could not start within the policy's
+	// bound on the time spent retrying.
+	StopMaxElapsed StopReason = "max_elapsed"
+	// StopRetryAfterTooLong: the server asked for a wait (Retry-After)
+	// longer than the policy honours.
+	StopRetryAfterTooLong StopReason = "retry_after_too_long"
+)
+
 // Observer receives the decisions a retry layer takes for one request, for
-// telemetry: a layer above retry (tracing) puts one in the request's context
-// with [WithObserver]. Methods are called on the request's goroutine and must
-// not block.
+// telemetry. Put one in the request's context with [WithObserver]; the
+// retry layer reads it only once a first attempt has failed retryably.
+// Methods are called on the request's goroutine and must not block.
 type Observer interface {
 	// Retrying is called when the attempt whose outcome is last will be
 	// followed by next, after next.Delay.
 	Retrying(last Outcome, next Attempt)
-	// GaveUp is called when a retryable outcome is not retried; reason is
-	// the retry layer's sentinel error saying why (budget exhausted, no time
-	// left, attempts exhausted, body not replayable, ...).
-	GaveUp(last Outcome, attempts int, reason error)
+	// GaveUp is called when a retryable outcome is not retried, after
+	// attempts attempts, for the given reason.
+	GaveUp(last Outcome, attempts int, reason StopReason)
 }
 
 type observerKey struct{}
 
-// WithObserver returns a copy of ctx carrying o.
+// WithObserver returns a copy of ctx in which o hears the retry layer's
+// decisions along with every observer already in ctx, as
+// [net/http/httptrace.WithClientTrace] composes with the trace already
+// there: adding an observer never silences another. Observers are called
+// in the order they were added, the one already in ctx first (so a
+// caller's observer hears before those added by the layers below it). A
+// nil o returns ctx unchanged.
 func WithObserver(ctx context.Context, o Observer) context.Context {
+	if o == nil {
+		return ctx
+	}
+	if prev := ObserverFromContext(ctx); prev != nil {
+		o = &observers{first: prev, then: o}
+	}
 	return context.WithValue(ctx, observerKey{}, o)
 }
 
-// ObserverFromContext returns the Observer in ctx, or nil.
+// ObserverFromContext returns the Observer in ctx (all the observers added
+// to it, as one), or nil.
 func ObserverFromContext(ctx context.Context) Observer {
 	o, _ := ctx.Value(observerKey{}).(Observer)
 	return o
+}
+
+// observers calls first, then then.
+type observers struct{ first, then Observer }
+
+func (o *observers) Retrying(last Outcome, next Attempt) {
+	o.first.Retrying(last, next)
+	o.then.Retrying(last, next)
+}
+
+func (o *observers) GaveUp(last Outcome, attempts int, reason StopReason) {
+	o.first.GaveUp(last, attempts, reason)
+	o.then.GaveUp(last, attempts, reason)
 }

@@ -16,8 +16,10 @@
 // It also holds the small vocabulary the layers share without importing one
 // another: a [Refusal] is an error of a layer that refused to send a request
 // (an open breaker), [AttemptFromContext] tells a layer below retry which
-// attempt it serves, an [Observer] in the context hears retry's decisions,
-// and [ErrNilResponse] names the fault of a RoundTripper that returned
+// attempt it serves, an [Observer] in the context hears retry's decisions
+// (observers compose, as httptrace's do) and, when retry gives up, a
+// [StopReason], [ErrInvalidRequest] is every layer's answer to a request
+// that cannot be sent, and [ErrNilResponse] names the fault of a RoundTripper that returned
 // neither a response nor an error.
 //
 // The package has no dependencies beyond the standard library and does not

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/resilient-http/resilient/transport/errclass"
 )
 
 // canned answers 200 with a shared response, like a transport that costs
@@ -47,7 +49,13 @@ func TestSuccessPathDoesNotAllocate(t *testing.T) {
 	stub := canned{&http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody}}
 	tr := New(stub, Policy{})
 	req := httptest.NewRequest(http.MethodGet, "http://127.0.0.1/", nil)
-	if n := testing.AllocsPerRun(100, func() { tr.RoundTrip(req) }); n != 0 {
-		t.Errorf("RoundTrip on the success path allocates %v times, want 0", n)
+	// A context with composed observers and an attempt limit costs nothing
+	// either: the first attempt reads neither.
+	ctx := errclass.WithObserver(errclass.WithObserver(req.Context(), &recorder{}), &recorder{})
+	withValues := req.WithContext(WithMaxAttempts(ctx, 5))
+	for name, req := range map[string]*http.Request{"plain": req, "observers and override": withValues} {
+		if n := testing.AllocsPerRun(100, func() { tr.RoundTrip(req) }); n != 0 {
+			t.Errorf("%s: RoundTrip on the success path allocates %v times, want 0", name, n)
+		}
 	}
 }

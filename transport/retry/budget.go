@@ -38,12 +38,16 @@ const budgetBuckets = 10
 // decision, so after a long quiet spell the first retries see only the
 // per-second floor until new traffic has been counted. That errs on the side
 // of fewer retries, never more.
+//
+// The zero Budget is valid, but it allows no retries: its ratio and floor
+// are zero, as in NewBudget(0, 0, 0). Use [NewBudget] for a working one (or
+// leave [Policy.Budget] nil for the defaults).
 type Budget struct {
 	ratio        float64
 	minPerSecond float64       // as given, for Params
 	window       time.Duration // as given, for Params
 	reserve      float64
-	width        int64 // nanoseconds per bucket
+	width        int64 // nanoseconds per bucket; 0 only in the zero Budget
 
 	cur     atomic.Int64 // newest slot seen by a withdrawal; deposits go there
 	mu      sync.Mutex   // serializes withdrawals and bucket resets
@@ -88,6 +92,9 @@ func newBudget(ratio, minPerSecond float64, window time.Duration, now time.Durat
 // with, negative values as zero and the default window filled in: what
 // NewBudget needs to make a budget like it.
 func (b *Budget) Params() (ratio, minPerSecond float64, window time.Duration) {
+	if b.window == 0 { // the zero Budget
+		return 0, 0, DefaultBudgetWindow
+	}
 	return b.ratio, b.minPerSecond, b.window
 }
 
@@ -99,6 +106,9 @@ func (b *Budget) deposit() {
 // withdraw charges one retry at now (monotonic time since [epoch]) if the
 // budget allows it.
 func (b *Budget) withdraw(now time.Duration) bool {
+	if b.width == 0 {
+		return false // the zero Budget: nothing to divide time by, no retries to give
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	slot := int64(now) / b.width

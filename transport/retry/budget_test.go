@@ -176,3 +176,32 @@ func TestBudgetQuietSpellIsConservative(t *testing.T) {
 		t.Errorf("allowed %d retries after 10 requests at ratio 0.5, want 5", allowed)
 	}
 }
+
+// The zero Budget is safe and allows no retries, like NewBudget(0, 0, 0);
+// its Params make a budget like it.
+func TestZeroBudget(t *testing.T) {
+	down := &statusRT{status: 503}
+	ft := newFakeTime()
+	tr := newFake(down, Policy{MaxAttempts: 3, Budget: &Budget{}}, ft)
+	tr.sleep = func(context.Context, time.Duration) error { return nil }
+	runRequests(t, tr, 5)
+	if got := down.calls.Load(); got != 5 {
+		t.Errorf("attempts for 5 failing requests = %d, want 5: the zero Budget allows no retries", got)
+	}
+	var b Budget
+	b.deposit()
+	if b.withdraw(ft.Now()) {
+		t.Error("zero Budget allowed a retry")
+	}
+	ratio, perSec, window := b.Params()
+	if ratio != 0 || perSec != 0 || window != DefaultBudgetWindow {
+		t.Errorf("Params() = %v, %v, %v; want 0, 0, %v", ratio, perSec, window, DefaultBudgetWindow)
+	}
+	like := NewBudget(b.Params())
+	for range 100 {
+		like.deposit()
+	}
+	if like.withdraw(monotonic()) {
+		t.Error("NewBudget(zero Budget's Params()) allowed a retry")
+	}
+}

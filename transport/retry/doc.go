@@ -24,5 +24,8 @@
 // Deeper layers learn which attempt they are serving from
 // [errclass.AttemptFromContext]; a layer above can follow the decisions
 // (each retry and its wait, or why retries stopped) through an
-// [errclass.Observer] put in the request's context.
+// [errclass.Observer] put in the request's context (observers compose).
+// When retries stop early, errors.Is(err, [ErrGaveUp]) holds and
+// [Error.Reason] says why. [WithMaxAttempts] overrides the attempt limit
+// for one call.
 package retry

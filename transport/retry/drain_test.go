@@ -209,8 +209,8 @@ func TestDiscardStopsWhenCanceled(t *testing.T) {
 // decided, before the discarded response is drained.
 type cancelOnRetry struct{ cancel context.CancelFunc }
 
-func (c cancelOnRetry) Retrying(errclass.Outcome, errclass.Attempt) { c.cancel() }
-func (c cancelOnRetry) GaveUp(errclass.Outcome, int, error)         {}
+func (c cancelOnRetry) Retrying(errclass.Outcome, errclass.Attempt)       { c.cancel() }
+func (c cancelOnRetry) GaveUp(errclass.Outcome, int, errclass.StopReason) {}
 
 func TestDiscardClosesWithoutReading(t *testing.T) {
 	// Nothing is read when nothing can come (Content-Length 0) or nobody

@@ -3,55 +3,91 @@ package retry
 import (
 	"errors"
 	"strconv"
-	"strings"
+
+	"github.com/resilient-http/resilient/transport/errclass"
 )
 
-// Reasons for giving up, matched by an [*Error] through [errors.Is].
+// ErrGaveUp is matched by every [*Error] whose Reason is set: a retryable
+// failure that was not retried. errors.Is(err, ErrGaveUp) asks "did retry
+// give up?"; the sentinels below, or Error.Reason, say why.
+var ErrGaveUp = errors.New("retry: gave up")
+
+// Reasons for giving up, matched by an [*Error] through [errors.Is]; each
+// stands for one [errclass.StopReason]. There is no umbrella for running
+// out of time: ask for ErrContextDeadline or ErrMaxElapsed (or both).
 var (
 	// ErrExhausted means the policy allowed no further attempt: the
-	// attempt limit was reached or the BackOff said stop.
+	// attempt limit was reached or the BackOff said stop
+	// ([errclass.StopAttemptsExhausted]).
 	ErrExhausted = errors.New("retry: attempts exhausted")
-	// ErrBudgetExhausted means the shared retry budget refused a retry.
+	// ErrBudgetExhausted means the shared retry budget refused a retry
+	// ([errclass.StopBudgetExhausted]).
 	ErrBudgetExhausted = errors.New("retry: retry budget exhausted")
 	// ErrNotReplayable means the request has a body but no GetBody, so it
-	// could be sent only once.
+	// could be sent only once ([errclass.StopNotReplayable]).
 	ErrNotReplayable = errors.New("retry: request body cannot be replayed (no GetBody)")
-	// ErrDeadline means the next attempt could not start in time: waiting
-	// would pass the context's deadline or Policy.MaxElapsed, or the server
-	// asked for a wait longer than Policy.MaxRetryAfter.
-	ErrDeadline = errors.New("retry: no time left for another attempt")
 	// ErrNotIdempotent means a retryable failure was not retried because
-	// the request is not idempotent (see Policy.RequireIdempotencyKey).
+	// the request is not idempotent (see Policy.RequireIdempotencyKey and
+	// [errclass.StopNotIdempotent]).
 	ErrNotIdempotent = errors.New("retry: request is not idempotent")
+	// ErrContextDeadline means the next attempt could not start before the
+	// request context's deadline ([errclass.StopContextDeadline]).
+	ErrContextDeadline = errors.New("retry: no time left before the context's deadline")
+	// ErrMaxElapsed means the next attempt could not start within
+	// Policy.MaxElapsed ([errclass.StopMaxElapsed]).
+	ErrMaxElapsed = errors.New("retry: no time left within MaxElapsed")
+	// ErrRetryAfterTooLong means the server asked for a wait longer than
+	// Policy.MaxRetryAfter ([errclass.StopRetryAfterTooLong]).
+	ErrRetryAfterTooLong = errors.New("retry: server asked to wait longer than MaxRetryAfter")
 )
+
+// sentinel returns the sentinel error that stands for r, or nil.
+func sentinel(r errclass.StopReason) error {
+	switch r {
+	case errclass.StopAttemptsExhausted:
+		return ErrExhausted
+	case errclass.StopBudgetExhausted:
+		return ErrBudgetExhausted
+	case errclass.StopNotReplayable:
+		return ErrNotReplayable
+	case errclass.StopNotIdempotent:
+		return ErrNotIdempotent
+	case errclass.StopContextDeadline:
+		return ErrContextDeadline
+	case errclass.StopMaxElapsed:
+		return ErrMaxElapsed
+	case errclass.StopRetryAfterTooLong:
+		return ErrRetryAfterTooLong
+	}
+	return nil
+}
 
 // Error is returned by [Transport.RoundTrip] when the last attempt ended
 // without a response. It unwraps to the last attempt's error, so
 // errors.Is(err, context.DeadlineExceeded) and errors.As(err, &netErr) see
-// through it, and errors.Is(err, ErrBudgetExhausted) (or another reason)
-// tells why no further attempt was made.
+// through it; when retries stopped early, errors.Is(err, ErrGaveUp) holds,
+// and so does errors.Is with the sentinel of its Reason (ErrBudgetExhausted,
+// ...).
 type Error struct {
 	// Attempts is the number of attempts made, the first included.
 	Attempts int
 	// Err is the last attempt's error (or the context's error when a wait
 	// between attempts was canceled).
 	Err error
-	// Reason says why no further attempt was made: one of the package's
-	// sentinel errors, or nil when the error was not retryable.
-	Reason error
+	// Reason says why a retryable failure was not retried; empty when the
+	// error was not retryable, or a wait between attempts was canceled.
+	Reason errclass.StopReason
 }
 
 // Error describes the attempts made, the reason they stopped and the last
-// cause. Any Reason works, not only the package's sentinels: their
-// "retry: " prefix is dropped, another text is kept whole.
+// cause: "retry: 3 attempts (attempts_exhausted): dial tcp ...".
 func (e *Error) Error() string {
 	s := "retry: " + strconv.Itoa(e.Attempts) + " attempt"
 	if e.Attempts != 1 {
 		s += "s"
 	}
-	if e.Reason != nil {
-		reason, _ := strings.CutPrefix(e.Reason.Error(), "retry: ")
-		s += " (" + reason + ")"
+	if e.Reason != "" {
+		s += " (" + string(e.Reason) + ")"
 	}
 	if e.Err == nil {
 		return s
@@ -62,5 +98,10 @@ func (e *Error) Error() string {
 // Unwrap returns the last attempt's error.
 func (e *Error) Unwrap() error { return e.Err }
 
-// Is reports whether target is the reason retries stopped.
-func (e *Error) Is(target error) bool { return e.Reason != nil && target == e.Reason }
+// Is reports whether target is [ErrGaveUp] or the sentinel of e.Reason.
+func (e *Error) Is(target error) bool {
+	if e.Reason == "" {
+		return false
+	}
+	return target == ErrGaveUp || target == sentinel(e.Reason)
+}

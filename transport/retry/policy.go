@@ -21,7 +21,8 @@ const (
 // seconds in all, the default classifier and a budget of its own.
 type Policy struct {
 	// MaxAttempts bounds attempts, the first included. Zero means 3; 1
-	// disables retries.
+	// disables retries. One call can override it through its context:
+	// see [WithMaxAttempts].
 	MaxAttempts int
 
 	// BaseDelay is the mean first wait of the exponential backoff; each

@@ -2,7 +2,6 @@ package retry
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,10 +10,6 @@ import (
 	"github.com/cenkalti/backoff/v4"
 	"github.com/resilient-http/resilient/transport/errclass"
 )
-
-// ErrInvalidRequest is returned, wrapped, for a request that cannot be sent
-// at all (nil, or without a URL).
-var ErrInvalidRequest = errors.New("retry: invalid request")
 
 // drainLimit bounds how much of a discarded response body is read so that its
 // connection can be reused; longer bodies are closed unread, which costs the
@@ -93,13 +88,14 @@ func (t *Transport) CloseIdleConnections() {
 // RoundTrip sends req, and again while the outcome is retryable and the
 // policy, the budget and the request's deadline allow. It returns the last
 // attempt's response (err == nil, whatever its status), or an [*Error] when
-// the last attempt produced no response.
+// the last attempt produced no response. A nil request, or one without a
+// URL, is not sent: the error matches [errclass.ErrInvalidRequest].
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req == nil || req.URL == nil {
 		if req != nil && req.Body != nil {
 			req.Body.Close()
 		}
-		return nil, fmt.Errorf("%w: nil request or URL", ErrInvalidRequest)
+		return nil, fmt.Errorf("retry: %w: nil request or URL", errclass.ErrInvalidRequest)
 	}
 	t.p.Budget.deposit()
 
@@ -111,7 +107,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	out := t.p.Classifier(req, resp, err)
 	if !t.retryable(out) {
-		return result(1, resp, err, nil)
+		return result(1, resp, err, "")
 	}
 	return t.retry(req, resp, err, out)
 }
@@ -122,13 +118,14 @@ func (t *Transport) retry(req *http.Request, resp *http.Response, err error, out
 	ctx := req.Context()
 	start := t.clock() // MaxElapsed counts from here: the success path reads no clock
 	obs := errclass.ObserverFromContext(ctx)
+	limit := maxAttempts(ctx, t.p.MaxAttempts)
 	var bo backoff.BackOff
 	for n := 1; ; n++ {
 		if !t.retryable(out) {
-			return result(n, resp, err, nil)
+			return result(n, resp, err, "")
 		}
-		delay, fromHint, reason := t.plan(req, start, n, out, &bo)
-		if reason != nil {
+		delay, fromHint, reason := t.plan(req, start, n, limit, out, &bo)
+		if reason != "" {
 			if obs != nil {
 				obs.GaveUp(out, n, reason)
 			}
@@ -169,26 +166,27 @@ func (t *Transport) retryable(out errclass.Outcome) bool {
 	return out.Class == errclass.Retryable || t.p.WaitForBreaker && out.Refused && out.RetryAfter > 0
 }
 
-// plan decides whether attempt n, whose retryable outcome is out, is
-// followed by another one, and after what wait. A non-nil reason means stop.
-func (t *Transport) plan(req *http.Request, start time.Duration, n int, out errclass.Outcome, bo *backoff.BackOff) (delay time.Duration, fromHint bool, reason error) {
+// plan decides whether attempt n (of at most limit), whose retryable
+// outcome is out, is followed by another one, and after what wait. A
+// non-empty reason means stop.
+func (t *Transport) plan(req *http.Request, start time.Duration, n, limit int, out errclass.Outcome, bo *backoff.BackOff) (delay time.Duration, fromHint bool, reason errclass.StopReason) {
 	switch {
-	case n >= t.p.MaxAttempts:
-		return 0, false, ErrExhausted
+	case n >= limit:
+		return 0, false, errclass.StopAttemptsExhausted
 	case !replayable(req):
-		return 0, false, ErrNotReplayable
+		return 0, false, errclass.StopNotReplayable
 	case t.p.RequireIdempotencyKey && out.StatusCode >= 500 && !errclass.Idempotent(req):
-		return 0, false, ErrNotIdempotent
+		return 0, false, errclass.StopNotIdempotent
 	case out.RetryAfter > t.p.MaxRetryAfter:
 		// Sleeping for hours helps nobody; hand the 429/503 back now.
-		return 0, false, ErrDeadline
+		return 0, false, errclass.StopRetryAfterTooLong
 	}
 	if *bo == nil {
 		*bo = t.p.Backoff()
 	}
 	delay = (*bo).NextBackOff()
 	if delay == backoff.Stop {
-		return 0, false, ErrExhausted
+		return 0, false, errclass.StopAttemptsExhausted
 	}
 	delay = max(delay, 0)
 	if out.RetryAfter > delay {
@@ -196,23 +194,30 @@ func (t *Transport) plan(req *http.Request, start time.Duration, n int, out errc
 		delay, fromHint = out.RetryAfter, true
 	}
 	now := t.clock()
-	wake := now + delay // no overflow: delay <= MaxElapsed is checked first
-	if delay > t.p.MaxElapsed || wake-start > t.p.MaxElapsed {
-		return 0, false, ErrDeadline
+	// The next attempt must start within MaxElapsed and before the
+	// context's deadline; when it fits neither, the tighter bound is named.
+	left := t.p.MaxElapsed - (now - start)
+	if delay > left {
+		reason = errclass.StopMaxElapsed
 	}
-	if dl, ok := req.Context().Deadline(); ok && dl.Sub(epoch) <= wake {
-		return 0, false, ErrDeadline
+	if dl, ok := req.Context().Deadline(); ok {
+		if until := dl.Sub(epoch) - now; delay >= until && (reason == "" || until <= left) {
+			reason = errclass.StopContextDeadline
+		}
+	}
+	if reason != "" {
+		return 0, false, reason
 	}
 	// Charge the budget now, not when the attempt is sent, so that retries
 	// waiting out their backoff count too.
 	if !t.p.Budget.withdraw(now) {
-		return 0, false, ErrBudgetExhausted
+		return 0, false, errclass.StopBudgetExhausted
 	}
-	return delay, fromHint, nil
+	return delay, fromHint, ""
 }
 
 // result hands the last attempt back to the caller.
-func result(attempts int, resp *http.Response, err error, reason error) (*http.Response, error) {
+func result(attempts int, resp *http.Response, err error, reason errclass.StopReason) (*http.Response, error) {
 	if err != nil {
 		if resp != nil && resp.Body != nil {
 			resp.Body.Close() // a RoundTripper returning both is broken; don't leak it

@@ -414,8 +414,8 @@ func TestDeadlineReturnsLastError(t *testing.T) {
 	tr := newFake(stub, Policy{BaseDelay: 10 * time.Minute, MaxDelay: time.Hour, MaxElapsed: 24 * time.Hour}, ft)
 	req := httptest.NewRequest(http.MethodGet, "http://127.0.0.1/", nil).WithContext(ctx)
 	_, err := tr.RoundTrip(req)
-	if !errors.Is(err, ErrDeadline) || !errors.Is(err, boom) {
-		t.Errorf("RoundTrip() error = %v, want ErrDeadline wrapping the dial error", err)
+	if !errors.Is(err, ErrContextDeadline) || !errors.Is(err, ErrGaveUp) || errors.Is(err, ErrMaxElapsed) || !errors.Is(err, boom) {
+		t.Errorf("RoundTrip() error = %v, want ErrContextDeadline (only) wrapping the dial error", err)
 	}
 	if calls != 1 || len(ft.Sleeps()) != 0 {
 		t.Errorf("%d attempts, waits %v; want 1 attempt and no wait", calls, ft.Sleeps())
@@ -557,7 +557,7 @@ func TestTransportErrorWrapped(t *testing.T) {
 	if !errors.As(err, &opErr) || opErr.Op != "dial" {
 		t.Errorf("errors.As(%v, *net.OpError) failed: cause lost", err)
 	}
-	if !strings.HasPrefix(err.Error(), "retry: 3 attempts (attempts exhausted): ") {
+	if !strings.HasPrefix(err.Error(), "retry: 3 attempts (attempts_exhausted): ") {
 		t.Errorf("Error() = %q", err.Error())
 	}
 }
@@ -596,8 +596,8 @@ func TestInvalidRequest(t *testing.T) {
 	}), Policy{})
 	body := &oneShot{Reader: strings.NewReader("x")}
 	for _, req := range []*http.Request{nil, {Method: "GET", Body: body}} {
-		if _, err := tr.RoundTrip(req); !errors.Is(err, ErrInvalidRequest) {
-			t.Errorf("RoundTrip(%v) error = %v, want ErrInvalidRequest", req, err)
+		if _, err := tr.RoundTrip(req); !errors.Is(err, errclass.ErrInvalidRequest) {
+			t.Errorf("RoundTrip(%v) error = %v, want errclass.ErrInvalidRequest", req, err)
 		}
 	}
 	if body.closes.Load() != 1 {
@@ -702,14 +702,14 @@ func TestRefusalFailsFastOrWaits(t *testing.T) {
 type recorder struct {
 	retries []errclass.Attempt
 	lastOut []errclass.Outcome
-	gaveUp  []error
+	gaveUp  []errclass.StopReason
 }
 
 func (r *recorder) Retrying(last errclass.Outcome, next errclass.Attempt) {
 	r.retries = append(r.retries, next)
 	r.lastOut = append(r.lastOut, last)
 }
-func (r *recorder) GaveUp(last errclass.Outcome, attempts int, reason error) {
+func (r *recorder) GaveUp(last errclass.Outcome, attempts int, reason errclass.StopReason) {
 	r.gaveUp = append(r.gaveUp, reason)
 }
 
@@ -728,8 +728,8 @@ func TestObserverSeesDecisions(t *testing.T) {
 	if rec.lastOut[0].StatusCode != 429 || rec.lastOut[1].StatusCode != 500 {
 		t.Errorf("outcomes passed to Retrying = %+v", rec.lastOut)
 	}
-	if len(rec.gaveUp) != 1 || rec.gaveUp[0] != ErrExhausted {
-		t.Errorf("GaveUp reasons = %v, want [ErrExhausted]", rec.gaveUp)
+	if len(rec.gaveUp) != 1 || rec.gaveUp[0] != errclass.StopAttemptsExhausted {
+		t.Errorf("GaveUp reasons = %v, want [attempts_exhausted]", rec.gaveUp)
 	}
 
 	// A budget refusal is reported too.
@@ -737,8 +737,8 @@ func TestObserverSeesDecisions(t *testing.T) {
 	tr = newFake(srv.Client().Transport, Policy{Budget: newBudget(0, 0, time.Second, ft.Now())}, ft)
 	req = req.WithContext(errclass.WithObserver(context.Background(), rec))
 	mustRoundTrip(t, tr, req)
-	if len(rec.gaveUp) != 1 || rec.gaveUp[0] != ErrBudgetExhausted || len(rec.retries) != 0 {
-		t.Errorf("with an empty budget: retries %v, GaveUp %v; want only ErrBudgetExhausted", rec.retries, rec.gaveUp)
+	if len(rec.gaveUp) != 1 || rec.gaveUp[0] != errclass.StopBudgetExhausted || len(rec.retries) != 0 {
+		t.Errorf("with an empty budget: retries %v, GaveUp %v; want only budget_exhausted", rec.retries, rec.gaveUp)
 	}
 }
 
@@ -757,8 +757,8 @@ func TestRetryAfterOverMaxRetryAfter(t *testing.T) {
 			if resp.StatusCode != code || body != "later" || srv.count() != 1 || len(ft.Sleeps()) != 0 {
 				t.Errorf("got %d %q after %d attempts, waits %v; want the %d at once", resp.StatusCode, body, srv.count(), ft.Sleeps(), code)
 			}
-			if len(rec.gaveUp) != 1 || rec.gaveUp[0] != ErrDeadline {
-				t.Errorf("GaveUp reasons = %v, want [ErrDeadline]", rec.gaveUp)
+			if len(rec.gaveUp) != 1 || rec.gaveUp[0] != errclass.StopRetryAfterTooLong {
+				t.Errorf("GaveUp reasons = %v, want [retry_after_too_long]", rec.gaveUp)
 			}
 		})
 	}
@@ -826,16 +826,16 @@ func TestBackoffDoublesWithJitter(t *testing.T) {
 }
 
 func TestErrorText(t *testing.T) {
-	// A reason that is not one of retry's sentinels panicked Error().
+	// The reason is its snake_case name, as in span attributes and metrics.
 	cause := errors.New("connection refused")
 	tests := []struct {
 		name string
 		err  *Error
 		want string
 	}{
-		{"sentinel reason", &Error{Attempts: 3, Err: cause, Reason: ErrExhausted}, "retry: 3 attempts (attempts exhausted): connection refused"},
-		{"short reason", &Error{Attempts: 2, Err: cause, Reason: errors.New("x")}, "retry: 2 attempts (x): connection refused"},
-		{"foreign reason", &Error{Attempts: 1, Err: cause, Reason: errors.New("breaker: circuit open")}, "retry: 1 attempt (breaker: circuit open): connection refused"},
+		{"reason", &Error{Attempts: 3, Err: cause, Reason: errclass.StopAttemptsExhausted}, "retry: 3 attempts (attempts_exhausted): connection refused"},
+		{"other reason", &Error{Attempts: 2, Err: cause, Reason: errclass.StopMaxElapsed}, "retry: 2 attempts (max_elapsed): connection refused"},
+		{"reason, no cause", &Error{Attempts: 1, Reason: errclass.StopBudgetExhausted}, "retry: 1 attempt (budget_exhausted)"},
 		{"no reason", &Error{Attempts: 1, Err: cause}, "retry: 1 attempt: connection refused"},
 		{"zero", &Error{}, "retry: 0 attempts"},
 	}

@@ -19,6 +19,7 @@ import (
 // inside retry and outside the breaker, so that refused attempts show too;
 // [Tracer.Around] does.
 func (t *Tracer) Attempt() func(http.RoundTripper) http.RoundTripper {
+	t.lazy()
 	return func(next http.RoundTripper) http.RoundTripper {
 		if next == nil {
 			next = http.DefaultTransport

@@ -148,3 +148,22 @@ func TestCloseIdleConnectionsReachesBase(t *testing.T) {
 	// A RoundTripper below without the method is left alone.
 	(&http.Client{Transport: tracing.New(tracing.Config{}).Around(nil)(brokenRT{})}).CloseIdleConnections()
 }
+
+// The zero Tracer behaves as New(Config{}): its layers work, no panic.
+func TestZeroTracer(t *testing.T) {
+	var tr tracing.Tracer
+	rt := tr.Around(nil)(okRoundTripper{})
+	req, _ := http.NewRequest("GET", "http://a.test/", nil)
+	resp, err := rt.RoundTrip(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("RoundTrip() = %v, %v; want 200", resp, err)
+	}
+	resp.Body.Close()
+	tr.BreakerStateChanged("x", "closed", "open")
+}
+
+type okRoundTripper struct{}
+
+func (okRoundTripper) RoundTrip(r *http.Request) (*http.Response, error) {
+	return &http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+}

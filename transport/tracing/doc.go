@@ -16,10 +16,14 @@
 // error.type, http.request.resend_count) and add their own resilient.*
 // attributes and events where the conventions stop: the errclass class of
 // each attempt, each retry's wait and whether Retry-After set it, why retries
-// stopped (budget exhausted, no time left...), refusals by an open breaker or
-// a 402 latch, and the error body's detail (bounded). The request and attempt
-// spans end when their response body is read to the end or closed, as with
-// otelhttp.
+// stopped (an [errclass.StopReason]: budget_exhausted, max_elapsed...),
+// refusals by an open breaker or a 402 latch, and the error body's detail
+// (bounded). The request and attempt spans end when their response body is
+// read to the end or closed, as with otelhttp.
+//
+// The request layer hears the retry layer's decisions through an
+// [errclass.Observer] that it adds to the request's context: an observer the
+// caller put there keeps hearing them too, before the request layer does.
 //
 // Both layers keep the RoundTripper contract for the layers around them: a
 // (nil, nil) from below becomes an error wrapping [errclass.ErrNilResponse],

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/resilient-http/resilient/transport/errclass"
 	"go.opentelemetry.io/otel"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -42,9 +43,45 @@ func TestNoopProvidersDoNotAllocate(t *testing.T) {
 	} {
 		rt := New(cfg).Around(nil)(base)
 		req := httptest.NewRequest(http.MethodGet, "http://127.0.0.1/v1/jobs/1?key=x", nil)
-		if n := testing.AllocsPerRun(100, func() { rt.RoundTrip(req) }); n != 0 {
-			t.Errorf("%s: tracing layers allocate %v times per request, want 0", name, n)
+		// A caller's observer is not composed with when nothing records.
+		observed := req.WithContext(errclass.WithObserver(req.Context(), nopObserver{}))
+		for _, r := range []*http.Request{req, observed} {
+			if n := testing.AllocsPerRun(100, func() { rt.RoundTrip(r) }); n != 0 {
+				t.Errorf("%s: tracing layers allocate %v times per request, want 0", name, n)
+			}
 		}
+	}
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Retrying(errclass.Outcome, errclass.Attempt)       {}
+func (nopObserver) GaveUp(errclass.Outcome, int, errclass.StopReason) {}
+
+// An attempt reuses its request span's name and attributes, found through
+// tracing's own context key, also when the caller put an observer in the
+// context: catches describe looking for the request layer's observer among
+// errclass's (where, composed with the caller's, it is not to be found).
+func TestAttemptReusesRequestAttributes(t *testing.T) {
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(tracetest.NewSpanRecorder()))
+	defer tp.Shutdown(context.Background())
+	tr := New(Config{TracerProvider: tp})
+	var shared, described bool
+	base := roundTripperFunc(func(r *http.Request) (*http.Response, error) {
+		_, a1 := tr.describe(r)
+		_, a2 := tr.describe(r)
+		described, shared = true, len(a1) > 0 && &a1[0] == &a2[0]
+		return &http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody}, nil
+	})
+	req := httptest.NewRequest(http.MethodGet, "http://127.0.0.1/v1/jobs/1", nil)
+	req = req.WithContext(errclass.WithObserver(req.Context(), nopObserver{}))
+	resp, err := tr.Request()(base).RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if !described || !shared {
+		t.Error("attempts below the request layer recompute its attributes instead of reusing them")
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 
+	"github.com/resilient-http/resilient/transport/errclass"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 )
@@ -23,6 +24,14 @@ const (
 	attrFrom           = attribute.Key("resilient.breaker.from")
 	attrTo             = attribute.Key("resilient.breaker.to")
 )
+
+// giveUpsDescription describes resilient.client.retry.give_ups with the
+// values its resilient.retry.stop_reason attribute takes.
+const giveUpsDescription = "Retryable failures not retried, by resilient.retry.stop_reason: " +
+	string(errclass.StopAttemptsExhausted) + ", " + string(errclass.StopBudgetExhausted) + ", " +
+	string(errclass.StopNotReplayable) + ", " + string(errclass.StopNotIdempotent) + ", " +
+	string(errclass.StopContextDeadline) + ", " + string(errclass.StopMaxElapsed) + ", " +
+	string(errclass.StopRetryAfterTooLong) + "."
 
 // durationBuckets are the OpenTelemetry HTTP conventions' advised
 // boundaries for http.client.request.duration.
@@ -65,7 +74,7 @@ func newInstruments(m metric.Meter) *instruments {
 		metric.WithUnit("s"), metric.WithDescription("Waits before retries."),
 		metric.WithExplicitBucketBoundaries(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30))
 	in.giveUps, _ = m.Int64Counter("resilient.client.retry.give_ups",
-		metric.WithUnit("{request}"), metric.WithDescription("Retryable failures not retried, by reason (attempts exhausted, retry budget exhausted, ...)."))
+		metric.WithUnit("{request}"), metric.WithDescription(giveUpsDescription))
 	in.fastFails, _ = m.Int64Counter("resilient.client.fast_fails",
 		metric.WithUnit("{attempt}"), metric.WithDescription("Attempts refused without being sent (open breaker, 402 latch)."))
 	in.transitions, _ = m.Int64Counter("resilient.breaker.transitions",

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/resilient-http/resilient/transport/errclass"
@@ -21,6 +20,7 @@ import (
 // retry layer's decisions as events. Put it outside retry; [Tracer.Around]
 // does.
 func (t *Tracer) Request() func(http.RoundTripper) http.RoundTripper {
+	t.lazy()
 	return func(next http.RoundTripper) http.RoundTripper {
 		if next == nil {
 			next = http.DefaultTransport
@@ -58,8 +58,10 @@ func (l *requestLayer) RoundTrip(req *http.Request) (*http.Response, error) {
 		obs.name, obs.attrs = t.spanName(req, route), requestAttrs(req, route)
 		ctx, span = tracer.Start(ctx, obs.name, kindInternal, trace.WithAttributes(obs.attrs...))
 	}
-	obs.ctx, obs.span = ctx, span
-	ctx = errclass.WithObserver(ctx, obs)
+	obs.Context, obs.span = ctx, span
+	// obs is the context too: it carries itself under requestKey for the
+	// attempt layer, without another allocation.
+	ctx = errclass.WithObserver(obs, obs)
 
 	resp, err := roundTrip(l.next, req.WithContext(ctx))
 	out := t.cfg.Classifier(req, resp, err)
@@ -141,10 +143,12 @@ func methodOf(req *http.Request) string {
 }
 
 // requestObserver turns the retry layer's decisions into span events and
-// metrics.
+// metrics. It is also the request's context (the request span's), in which
+// it finds itself under requestKey: the attempt layer reads its span name
+// and attributes there.
 type requestObserver struct {
+	context.Context
 	t       *Tracer
-	ctx     context.Context
 	span    trace.Span
 	retries int
 
@@ -156,11 +160,24 @@ type requestObserver struct {
 	attrs  []attribute.KeyValue
 }
 
+// requestKey is the context key under which a requestObserver finds
+// itself.
+type requestKey struct{}
+
+// Value returns o for requestKey, and otherwise the value of the context
+// it wraps.
+func (o *requestObserver) Value(key any) any {
+	if key == (requestKey{}) {
+		return o
+	}
+	return o.Context.Value(key)
+}
+
 // describe returns the span name and request attributes for req, reusing
 // those of its request layer when req is one of that request's attempts
 // (they share the URL, by pointer).
 func (t *Tracer) describe(req *http.Request) (string, []attribute.KeyValue) {
-	if o, ok := errclass.ObserverFromContext(req.Context()).(*requestObserver); ok &&
+	if o, ok := req.Context().Value(requestKey{}).(*requestObserver); ok &&
 		o.t == t && o.attrs != nil && o.url == req.URL && o.method == req.Method {
 		return o.name, o.attrs
 	}
@@ -179,34 +196,21 @@ func (o *requestObserver) Retrying(last errclass.Outcome, next errclass.Attempt)
 		}
 		o.span.AddEvent("retry", trace.WithAttributes(attrs...))
 	}
-	if o.t.inst.retries.Enabled(o.ctx) {
-		o.t.inst.retries.Add(o.ctx, 1, metric.WithAttributes(class, fromRA))
+	if o.t.inst.retries.Enabled(o) {
+		o.t.inst.retries.Add(o, 1, metric.WithAttributes(class, fromRA))
 	}
-	if o.t.inst.retryDelay.Enabled(o.ctx) {
-		o.t.inst.retryDelay.Record(o.ctx, next.Delay.Seconds(), metric.WithAttributes(fromRA))
+	if o.t.inst.retryDelay.Enabled(o) {
+		o.t.inst.retryDelay.Record(o, next.Delay.Seconds(), metric.WithAttributes(fromRA))
 	}
 }
 
-func (o *requestObserver) GaveUp(last errclass.Outcome, attempts int, reason error) {
-	r := reasonName(reason)
+func (o *requestObserver) GaveUp(last errclass.Outcome, attempts int, reason errclass.StopReason) {
+	r := attrStopReason.String(string(reason))
 	if o.span.IsRecording() {
-		o.span.SetAttributes(attrStopReason.String(r))
-		o.span.AddEvent("retry.give_up", trace.WithAttributes(attrStopReason.String(r), attrAttempts.Int(attempts), attrClass.String(last.Class.String())))
+		o.span.SetAttributes(r)
+		o.span.AddEvent("retry.give_up", trace.WithAttributes(r, attrAttempts.Int(attempts), attrClass.String(last.Class.String())))
 	}
-	if o.t.inst.giveUps.Enabled(o.ctx) {
-		o.t.inst.giveUps.Add(o.ctx, 1, metric.WithAttributes(attrStopReason.String(r)))
+	if o.t.inst.giveUps.Enabled(o) {
+		o.t.inst.giveUps.Add(o, 1, metric.WithAttributes(r))
 	}
-}
-
-// reasonName turns a retry layer's sentinel ("retry: retry budget
-// exhausted") into an attribute value ("retry budget exhausted").
-func reasonName(err error) string {
-	if err == nil {
-		return ""
-	}
-	msg := err.Error()
-	if i := strings.Index(msg, ": "); i >= 0 && i < 16 {
-		msg = msg[i+2:]
-	}
-	return msg
 }

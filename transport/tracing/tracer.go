@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
+	"sync"
 	"sync/atomic"
 
 	"github.com/resilient-http/resilient/transport/errclass"
@@ -61,8 +62,10 @@ type Config struct {
 
 // Tracer makes the two tracing layers: [Tracer.Request] for the logical
 // request and [Tracer.Attempt] for each attempt. It is safe for concurrent
-// use; one Tracer can serve any number of stacks.
+// use; one Tracer can serve any number of stacks. The zero Tracer behaves
+// as New(Config{}): the OpenTelemetry globals, the default classifier.
 type Tracer struct {
+	init  sync.Once // fills in the zero Tracer's defaults
 	cfg   Config
 	state atomic.Pointer[tracerState]
 	inst  *instruments
@@ -85,13 +88,27 @@ func New(cfg Config) *Tracer {
 	if cfg.DetailBytes == 0 {
 		cfg.DetailBytes = defaultDetailBytes
 	}
-	mp := cfg.MeterProvider
-	if mp == nil {
-		mp = otel.GetMeterProvider()
-	}
 	t := &Tracer{cfg: cfg}
-	t.inst = newInstruments(mp.Meter(ScopeName))
+	t.lazy()
 	return t
+}
+
+// lazy fills in what New would have, once: a zero Tracer gets the
+// defaults. It runs when layers are made, never per request.
+func (t *Tracer) lazy() {
+	t.init.Do(func() {
+		if t.cfg.Classifier == nil {
+			t.cfg.Classifier = errclass.Classify
+		}
+		if t.cfg.DetailBytes == 0 {
+			t.cfg.DetailBytes = defaultDetailBytes
+		}
+		mp := t.cfg.MeterProvider
+		if mp == nil {
+			mp = otel.GetMeterProvider()
+		}
+		t.inst = newInstruments(mp.Meter(ScopeName))
+	})
 }
 
 // Middleware returns the composition of [Tracer.Around] for a Tracer made
@@ -167,6 +184,7 @@ func (t *Tracer) propagator() propagation.TextMapPropagator {
 // and the current-state gauge). Pass it the breaker layer's state-change
 // callback, converting its states with String(); names are breaker keys.
 func (t *Tracer) BreakerStateChanged(name, from, to string) {
+	t.lazy()
 	t.inst.breakerChanged(name, from, to)
 }
 

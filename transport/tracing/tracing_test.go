@@ -13,6 +13,7 @@ import (
 
 	"github.com/resilient-http/resilient/transport"
 	"github.com/resilient-http/resilient/transport/breaker"
+	"github.com/resilient-http/resilient/transport/errclass"
 	"github.com/resilient-http/resilient/transport/retry"
 	"github.com/resilient-http/resilient/transport/tracing"
 	"go.opentelemetry.io/otel/attribute"
@@ -259,27 +260,33 @@ func TestBreakerFastFailIsVisible(t *testing.T) {
 
 // When retry gives up on a retryable response, the request span says why
 // (attribute and retry.give_up event) and resilient.client.retry.give_ups
-// counts it by reason. Issue 12, item 12: removing the event or the metric
-// fails this test.
+// counts it by reason, with the errclass.StopReason's snake_case name.
+// Issue 12, item 12: removing the event or the metric fails this test;
+// issue 13, item 4: so does a value other than the typed reason's.
 func TestGiveUpRecorded(t *testing.T) {
 	tests := []struct {
 		name     string
 		status   int
 		policy   retry.Policy
+		body     io.Reader // sent without GetBody
 		reason   string
 		attempts int64
 	}{
 		{"attempts exhausted", http.StatusServiceUnavailable,
-			retry.Policy{MaxAttempts: 2, BaseDelay: time.Millisecond}, "attempts exhausted", 2},
+			retry.Policy{MaxAttempts: 2, BaseDelay: time.Millisecond}, nil, "attempts_exhausted", 2},
 		{"budget exhausted", http.StatusTooManyRequests,
-			retry.Policy{Budget: retry.NewBudget(0, 0, time.Second)}, "retry budget exhausted", 1},
+			retry.Policy{Budget: retry.NewBudget(0, 0, time.Second)}, nil, "budget_exhausted", 1},
+		{"not replayable", http.StatusServiceUnavailable,
+			retry.Policy{}, strings.NewReader("data"), "not_replayable", 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)
 			srv := newScripted(t, `{"detail":"busy"}`, tc.status)
 			rt := f.tracer.Around(retry.Middleware(tc.policy))(srv.Client().Transport)
-			resp, err := rt.RoundTrip(httptest.NewRequest(http.MethodPost, srv.URL, nil))
+			req := httptest.NewRequest(http.MethodPost, srv.URL, tc.body)
+			req.GetBody = nil
+			resp, err := rt.RoundTrip(req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -485,5 +492,60 @@ func TestAttemptSpanKeepsEveryEndAttribute(t *testing.T) {
 	}
 	if n := len(f.rec.Ended()); n != 2 {
 		t.Errorf("%d spans, want 2", n)
+	}
+}
+
+// observed counts what an errclass.Observer hears.
+type observed struct {
+	retrying int
+	gaveUp   []errclass.StopReason
+}
+
+func (o *observed) Retrying(errclass.Outcome, errclass.Attempt) { o.retrying++ }
+func (o *observed) GaveUp(_ errclass.Outcome, _ int, r errclass.StopReason) {
+	o.gaveUp = append(o.gaveUp, r)
+}
+
+// A caller's observer hears every retry decision with recording tracing in
+// the chain, as many as without it, and tracing records them too. Issue 13,
+// item 3: tracing replacing the caller's observer (it heard 0) fails this
+// test.
+func TestCallerObserverHearsWithTracing(t *testing.T) {
+	run := func(traced bool) (*observed, *fixture) {
+		f := newFixture(t)
+		srv := newScripted(t, `{}`, http.StatusServiceUnavailable)
+		mw := retry.Middleware(retry.Policy{MaxAttempts: 3, BaseDelay: time.Millisecond})
+		if traced {
+			mw = f.tracer.Around(mw)
+		}
+		obs := &observed{}
+		req := httptest.NewRequest(http.MethodGet, srv.URL, nil)
+		req = req.WithContext(errclass.WithObserver(req.Context(), obs))
+		resp, err := mw(srv.Client().Transport).RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return obs, f
+	}
+	plain, _ := run(false)
+	if plain.retrying != 2 || len(plain.gaveUp) != 1 || plain.gaveUp[0] != errclass.StopAttemptsExhausted {
+		t.Fatalf("without tracing the observer heard %d retries and %v, want 2 and [attempts_exhausted]", plain.retrying, plain.gaveUp)
+	}
+	traced, f := run(true)
+	if traced.retrying != plain.retrying || len(traced.gaveUp) != len(plain.gaveUp) || traced.gaveUp[0] != plain.gaveUp[0] {
+		t.Errorf("with tracing the observer heard %d retries and %v, want %d and %v as without",
+			traced.retrying, traced.gaveUp, plain.retrying, plain.gaveUp)
+	}
+	events := map[string]int{}
+	for _, s := range f.rec.Ended() {
+		if s.SpanKind() == trace.SpanKindInternal {
+			for _, e := range s.Events() {
+				events[e.Name]++
+			}
+		}
+	}
+	if events["retry"] != 2 || events["retry.give_up"] != 1 {
+		t.Errorf("request span events = %v, want 2 retry and 1 retry.give_up", events)
 	}
 }

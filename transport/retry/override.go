@@ -1,0 +1,27 @@
+package retry
+
+import "context"
+
+type maxAttemptsKey struct{}
+
+// WithMaxAttempts returns a copy of ctx that makes a [Transport] serving a
+// request with this context make at most n attempts, the first included,
+// in place of its policy's MaxAttempts: one call can turn retries off
+// (n = 1; any n below 1 counts as 1) or allow more of them, through the
+// same client. The policy's other bounds (MaxElapsed, MaxRetryAfter, the
+// budget, the context's deadline) still hold.
+//
+// The Transport reads the override only once a first attempt has failed
+// retryably, so a request that succeeds pays nothing for it.
+func WithMaxAttempts(ctx context.Context, n int) context.Context {
+	return context.WithValue(ctx, maxAttemptsKey{}, n)
+}
+
+// maxAttempts returns the attempt limit for a request with context ctx:
+// its override, or the policy's limit.
+func maxAttempts(ctx context.Context, policy int) int {
+	if n, ok := ctx.Value(maxAttemptsKey{}).(int); ok {
+		return n
+	}
+	return policy
+}
