@@ -53,9 +53,14 @@ func LoadConfig(path string) (Config, error) {
 // strings ("250ms", "30s"); "0s" means the default, and the timeouts
 // (attempt_timeout, timeout, body_idle_timeout) also take "none", which is
 // [NoTimeout]. An endpoint starts from the default policy and overrides
-// what it names, except "breaker": an endpoint whose "breaker" sets a field
-// gets breakers of its own (starting from the default's settings); one
-// that does not shares the default's (see [Policy.Breaker]).
+// what it names, except "breaker" and the retry "budget": an endpoint that
+// names one gets breakers (or a budget) of its own, starting from the
+// default's settings; one that does not shares the default's (see
+// [Policy.Breaker] and [retry.Policy.BudgetPolicy]). A "budget" comes back
+// with its three fields explicit, the defaults filled in.
+//
+// A Config holds no live state: the [Stack] builds breakers, budgets and
+// latches, so two clients built from one Config share none of them.
 //
 // Each policy's time bounds come back explicit, and consistent: the
 // longest Retry-After honoured (retry.max_retry_after), the time retries
@@ -108,7 +113,7 @@ func ParseConfig(data []byte) (Config, error) {
 	// the values implied by the default's own must not count as set.
 	var def Policy
 	if defaultRaw != nil {
-		if err := decodePolicy(defaultRaw, "default", &def, breaker.Policy{}, &origins{}); err != nil {
+		if err := decodePolicy(defaultRaw, "default", &def, Policy{}, &origins{}); err != nil {
 			return Config{}, err
 		}
 	}
@@ -127,9 +132,11 @@ func ParseConfig(data []byte) (Config, error) {
 			return Config{}, &ConfigError{Field: path, Err: errors.New(strings.TrimPrefix(err.Error(), "transport: "))}
 		}
 		p := def
-		p.Breaker = breaker.Policy{} // shared unless the endpoint names "breaker"
+		// Shared unless the endpoint names "breaker" or "budget".
+		p.Breaker = breaker.Policy{}
+		p.Retry.BudgetPolicy = retry.BudgetPolicy{}
 		from := origins{maxRetryAfter: "default", maxElapsed: "default", timeout: "default"}
-		if err := decodePolicy(endpoints[pattern], path, &p, def.Breaker, &from); err != nil {
+		if err := decodePolicy(endpoints[pattern], path, &p, def, &from); err != nil {
 			return Config{}, err
 		}
 		if p, err = p.resolveFrom(from, path); err != nil {
@@ -162,13 +169,16 @@ func memberPath(path, name string) string {
 	return path + "." + name
 }
 
-// decodePolicy overlays raw on p. A "breaker" object starts from
-// inherited. from records path as the origin of the time bounds raw sets.
-func decodePolicy(raw json.RawMessage, path string, p *Policy, inherited breaker.Policy, from *origins) error {
+// decodePolicy overlays raw on p. A "breaker" or "budget" object starts
+// from inherited's (the default policy, for an endpoint). from records path
+// as the origin of the time bounds raw sets.
+func decodePolicy(raw json.RawMessage, path string, p *Policy, inherited Policy, from *origins) error {
 	return decodeObject(raw, path, fields{
-		"retry": func(raw json.RawMessage) error { return decodeRetry(raw, path, p, from) },
+		"retry": func(raw json.RawMessage) error {
+			return decodeRetry(raw, path, p, inherited.Retry.BudgetPolicy, from)
+		},
 		"breaker": func(raw json.RawMessage) error {
-			p.Breaker = inherited
+			p.Breaker = inherited.Breaker
 			if err := decodeBreaker(raw, path+".breaker", p); err != nil {
 				return err
 			}
@@ -194,10 +204,11 @@ func decodePolicy(raw json.RawMessage, path string, p *Policy, inherited breaker
 }
 
 // decodeRetry overlays the "retry" object raw of the policy at path on p.
-func decodeRetry(raw json.RawMessage, policyPath string, p *Policy, from *origins) error {
+// A "budget" object starts from inherited, with its defaults spelled out.
+func decodeRetry(raw json.RawMessage, policyPath string, p *Policy, inherited retry.BudgetPolicy, from *origins) error {
 	r, path := &p.Retry, policyPath+".retry"
 	return decodeObject(raw, path, fields{
-		"max_attempts":            intField(&r.MaxAttempts, 1, 100),
+		"max_attempts":            numberField(&r.MaxAttempts, 1, 100),
 		"base_delay":              durationField(&r.BaseDelay),
 		"max_delay":               durationField(&r.MaxDelay),
 		"max_elapsed":             setBy(&from.maxElapsed, policyPath, durationField(&r.MaxElapsed)),
@@ -205,19 +216,21 @@ func decodeRetry(raw json.RawMessage, policyPath string, p *Policy, from *origin
 		"require_idempotency_key": boolField(&r.RequireIdempotencyKey),
 		"wait_for_breaker":        boolField(&r.WaitForBreaker),
 		"budget": func(raw json.RawMessage) error {
-			ratio, perSec, window := retry.DefaultBudgetRatio, float64(retry.DefaultBudgetMinPerSecond), retry.DefaultBudgetWindow
+			// Spelled out, so that a policy that names "budget" never holds
+			// the zero BudgetPolicy, which means "share the default's".
+			b := explicitBudget(inherited)
 			err := decodeObject(raw, path+".budget", fields{
-				"ratio":          floatField(&ratio, 0, 10),
-				"min_per_second": floatField(&perSec, 0, 1e6),
-				"window":         durationField(&window),
+				"ratio":          numberField(&b.Ratio, 0, 10),
+				"min_per_second": numberField(&b.MinPerSecond, 0, 1e6),
+				"window":         durationField(&b.Window),
 			})
 			if err != nil {
 				return err
 			}
-			if window <= 0 {
+			if b.Window <= 0 {
 				return &ConfigError{Field: path + ".budget.window", Err: errors.New("must be positive")}
 			}
-			r.Budget = retry.NewBudget(ratio, perSec, window)
+			r.BudgetPolicy = b
 			return nil
 		},
 	})
@@ -227,13 +240,13 @@ func decodeBreaker(raw json.RawMessage, path string, p *Policy) error {
 	b := &p.Breaker
 	return decodeObject(raw, path, fields{
 		"window":               durationField(&b.Window),
-		"min_requests":         uintField(&b.MinRequests),
-		"failure_ratio":        floatField(&b.FailureRatio, 0, 1),
-		"consecutive_failures": uintField(&b.ConsecutiveFailures),
+		"min_requests":         numberField(&b.MinRequests, 1, 1<<20),
+		"failure_ratio":        numberField(&b.FailureRatio, 0, 1),
+		"consecutive_failures": numberField(&b.ConsecutiveFailures, 1, 1<<20),
 		"open_timeout":         durationField(&b.OpenTimeout),
-		"half_open_probes":     uintField(&b.HalfOpenProbes),
+		"half_open_probes":     numberField(&b.HalfOpenProbes, 1, 1<<20),
 		"count_rate_limited":   boolField(&b.CountRateLimited),
-		"max_keys":             intField(&b.MaxKeys, 1, 1<<20),
+		"max_keys":             numberField(&b.MaxKeys, 1, 1<<20),
 		"probe_timeout":        durationField(&b.ProbeTimeout),
 	})
 }
@@ -265,7 +278,7 @@ func decodeCredits(raw json.RawMessage, path string, c *Credits) error {
 	return decodeObject(raw, path, fields{
 		"enabled":          boolField(&c.Enabled),
 		"cooldown":         durationField(&c.Cooldown),
-		"max_keys":         intField(&c.MaxKeys, 1, 1<<20),
+		"max_keys":         numberField(&c.MaxKeys, 1, 1<<20),
 		"remaining_header": text(&c.RemainingHeader, header, `a header name such as "X-Credits-Remaining"`),
 		"remaining_field":  text(&c.RemainingField, field, `a dotted path such as "meta.imports_remaining"`),
 	})
@@ -277,6 +290,18 @@ func setBy(origin *string, path string, decode func(json.RawMessage) error) func
 		*origin = path
 		return decode(raw)
 	}
+}
+
+// explicitBudget returns b, or for the zero BudgetPolicy (the defaults)
+// the values it stands for.
+func explicitBudget(b retry.BudgetPolicy) retry.BudgetPolicy {
+	if b == (retry.BudgetPolicy{}) {
+		return retry.BudgetPolicy{Ratio: retry.DefaultBudgetRatio, MinPerSecond: retry.DefaultBudgetMinPerSecond, Window: retry.DefaultBudgetWindow}
+	}
+	if b.Window <= 0 { // as NewBudget reads it
+		b.Window = retry.DefaultBudgetWindow
+	}
+	return b
 }
 
 // explicitBreaker fills b's zero fields with the breaker package's
@@ -427,44 +452,29 @@ func decodeDuration(raw json.RawMessage, dst *time.Duration, timeout bool) error
 	return nil
 }
 
-func intField(dst *int, lo, hi int) func(json.RawMessage) error {
+// numberField decodes a number in [lo, hi]: an integer for the integer
+// types, checked against the range before it is converted.
+func numberField[T int | uint32 | float64](dst *T, lo, hi T) func(json.RawMessage) error {
 	return func(raw json.RawMessage) error {
-		var n int
-		if err := json.Unmarshal(raw, &n); err != nil {
-			return fmt.Errorf("want an integer, got %s", raw)
+		var n T
+		if f, ok := any(&n).(*float64); ok {
+			if err := json.Unmarshal(raw, f); err != nil {
+				return fmt.Errorf("want a number, got %s", raw)
+			}
+		} else {
+			var i int64
+			if err := json.Unmarshal(raw, &i); err != nil {
+				return fmt.Errorf("want an integer, got %s", raw)
+			}
+			if i < int64(lo) || i > int64(hi) {
+				return fmt.Errorf("%d is out of range [%v, %v]", i, lo, hi)
+			}
+			n = T(i)
 		}
 		if n < lo || n > hi {
-			return fmt.Errorf("%d is out of range [%d, %d]", n, lo, hi)
+			return fmt.Errorf("%v is out of range [%v, %v]", n, lo, hi)
 		}
 		*dst = n
-		return nil
-	}
-}
-
-func uintField(dst *uint32) func(json.RawMessage) error {
-	return func(raw json.RawMessage) error {
-		var n int64
-		if err := json.Unmarshal(raw, &n); err != nil {
-			return fmt.Errorf("want an integer, got %s", raw)
-		}
-		if n < 1 || n > 1<<20 {
-			return fmt.Errorf("%d is out of range [1, %d]", n, 1<<20)
-		}
-		*dst = uint32(n)
-		return nil
-	}
-}
-
-func floatField(dst *float64, lo, hi float64) func(json.RawMessage) error {
-	return func(raw json.RawMessage) error {
-		var f float64
-		if err := json.Unmarshal(raw, &f); err != nil {
-			return fmt.Errorf("want a number, got %s", raw)
-		}
-		if f < lo || f > hi {
-			return fmt.Errorf("%v is out of range [%v, %v]", f, lo, hi)
-		}
-		*dst = f
 		return nil
 	}
 }
@@ -513,15 +523,15 @@ func sortedKeys[V any](m map[string]V) []string {
 //
 // A Config that ParseConfig returned reads back equal, but for what no
 // file holds: the code-only hooks (classifiers, Backoff, Key,
-// OnStateChange, OnLatch, Tracing). A retry budget is written by its
-// parameters and reads back as a fresh budget with the same ones (an
-// endpoint's budget shared with the default's is not written). A Config
-// built in code reads back as a Stack
-// would run it: a negative duration that is not a timeout, which means the
-// default, is written as "0s", and an endpoint's zero count that a file
-// cannot hold (max_attempts, the breaker's counts) as the default it
-// stands for. Values out of a file's ranges are written as they are, for
-// ParseConfig to reject.
+// OnStateChange, OnLatch, Tracing) and live state (a retry.Policy.Budget
+// given to share one budget; its BudgetPolicy is what files hold). A
+// Config built in code reads back as a Stack would run it: a negative
+// duration that is not a timeout, which means the default, is written as
+// "0s", an endpoint's zero count that a file cannot hold (max_attempts,
+// the breaker's counts) as the default it stands for, and a budget with
+// its three fields (a negative ratio or floor as 0, a window of zero or
+// less as the default). Values out of a file's ranges are written as they
+// are, for ParseConfig to reject.
 func (c Config) MarshalJSON() ([]byte, error) {
 	var o object
 	if def := encodePolicy(c.Default, Policy{}); !def.isEmpty() {
@@ -574,12 +584,15 @@ func encodeRetry(r, base retry.Policy) *object {
 	o.duration("max_retry_after", r.MaxRetryAfter, base.MaxRetryAfter)
 	o.bool("require_idempotency_key", r.RequireIdempotencyKey, base.RequireIdempotencyKey)
 	o.bool("wait_for_breaker", r.WaitForBreaker, base.WaitForBreaker)
-	if r.Budget != nil && r.Budget != base.Budget {
+	// The zero BudgetPolicy shares the default's budget (or, for the
+	// default, means the defaults): nothing to write. Any other is the
+	// policy's own, written whole.
+	if r.BudgetPolicy != (retry.BudgetPolicy{}) {
+		b := explicitBudget(r.BudgetPolicy)
 		var bo object
-		ratio, perSec, window := r.Budget.Params()
-		bo.addValue("ratio", ratio)
-		bo.addValue("min_per_second", perSec)
-		bo.addValue("window", window.String())
+		bo.addValue("ratio", max(b.Ratio, 0))
+		bo.addValue("min_per_second", max(b.MinPerSecond, 0))
+		bo.addValue("window", b.Window.String())
 		o.addObject("budget", &bo)
 	}
 	return &o

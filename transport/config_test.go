@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,7 +36,8 @@ func TestParsePartnerPolicyFile(t *testing.T) {
 	e := cfg.Endpoints["POST /v1/enhancements"]
 	// Overridden fields, and inherited ones.
 	if e.Retry.MaxAttempts != 4 || e.Retry.MaxRetryAfter != time.Minute || e.AttemptTimeout != 30*time.Second ||
-		e.Retry.BaseDelay != 100*time.Millisecond || e.Retry.Budget == nil {
+		e.Retry.BaseDelay != 100*time.Millisecond ||
+		e.Retry.BudgetPolicy != (retry.BudgetPolicy{Ratio: 0.1, MinPerSecond: 1, Window: 30 * time.Second}) || e.Retry.Budget != nil {
 		t.Errorf("POST /v1/enhancements = %+v", e)
 	}
 	// Issue 12 item 7: a Retry-After of up to 60s can be waited out.
@@ -78,6 +82,18 @@ var configErrors = []struct {
 	{"None is not none", `{"default": {"timeout": "None"}}`, "default.timeout", "invalid duration"},
 	{"attempts out of range", `{"default": {"retry": {"max_attempts": 0}}}`, "default.retry.max_attempts", "out of range"},
 	{"ratio out of range", `{"default": {"breaker": {"failure_ratio": 1.5}}}`, "default.breaker.failure_ratio", "out of range"},
+
+	// Issue 13 item 6: one numeric decoder, every message and range kept.
+	{"attempts not an integer", `{"default": {"retry": {"max_attempts": 1.5}}}`, "default.retry.max_attempts", "want an integer, got 1.5"},
+	{"attempts over range", `{"default": {"retry": {"max_attempts": 101}}}`, "default.retry.max_attempts", "101 is out of range [1, 100]"},
+	{"count negative", `{"default": {"breaker": {"min_requests": -1}}}`, "default.breaker.min_requests", "-1 is out of range [1, 1048576]"},
+	{"count past uint32", `{"default": {"breaker": {"consecutive_failures": 4294967297}}}`, "default.breaker.consecutive_failures", "4294967297 is out of range [1, 1048576]"},
+	{"count as string", `{"default": {"breaker": {"half_open_probes": "2"}}}`, "default.breaker.half_open_probes", `want an integer, got "2"`},
+	{"keys over range", `{"default": {"breaker": {"max_keys": 1048577}}}`, "default.breaker.max_keys", "1048577 is out of range [1, 1048576]"},
+	{"ratio as string", `{"default": {"retry": {"budget": {"ratio": "x"}}}}`, "default.retry.budget.ratio", `want a number, got "x"`},
+	{"budget ratio over range", `{"default": {"retry": {"budget": {"ratio": 11}}}}`, "default.retry.budget.ratio", "11 is out of range [0, 10]"},
+	{"floor over range", `{"default": {"retry": {"budget": {"min_per_second": 2e6}}}}`, "default.retry.budget.min_per_second", "2e+06 is out of range [0, 1e+06]"},
+	{"failure ratio negative", `{"default": {"breaker": {"failure_ratio": -0.5}}}`, "default.breaker.failure_ratio", "-0.5 is out of range [0, 1]"},
 	{"bad status", `{"default": {"retry_statuses": [42]}}`, "default.retry_statuses", "not an HTTP status code"},
 	{"bool as string", `{"default": {"no_retry": "yes"}}`, "default.no_retry", "want true or false"},
 	{"null", `{"default": {"no_retry": null}}`, "default.no_retry", "got null"},
@@ -212,21 +228,6 @@ func TestParseConfigAccepts(t *testing.T) {
 	}
 }
 
-// withoutBudgets clears what MarshalJSON cannot write: a retry.Budget's
-// parameters are not readable outside package retry.
-func withoutBudgets(cfg Config) Config {
-	cfg.Default.Retry.Budget = nil
-	if cfg.Endpoints != nil {
-		eps := make(map[string]Policy, len(cfg.Endpoints))
-		for k, p := range cfg.Endpoints {
-			p.Retry.Budget = nil
-			eps[k] = p
-		}
-		cfg.Endpoints = eps
-	}
-	return cfg
-}
-
 // roundTrip marshals cfg and parses it back. What a file reads back (a
 // resolved Config) must write the same bytes again.
 func roundTrip(t *testing.T, cfg Config) (Config, []byte) {
@@ -259,7 +260,7 @@ func TestConfigRoundTripPartner(t *testing.T) {
 		t.Fatal(err)
 	}
 	back, out := roundTrip(t, cfg)
-	if !reflect.DeepEqual(withoutBudgets(back), withoutBudgets(cfg)) {
+	if !reflect.DeepEqual(back, cfg) {
 		t.Errorf("read back\n%+v\nwant\n%+v\nfrom %s", back, cfg, out)
 	}
 	if again, _ := json.Marshal(back); !bytes.Equal(again, out) {
@@ -342,6 +343,23 @@ func TestConfigRoundTrip(t *testing.T) {
 		}, json: []string{`"GET /own":{"breaker":{}`}, not: []string{`"GET /shared":{"breaker"`}},
 		{name: "negative delays mean the default", cfg: Config{Default: Policy{Retry: retry.Policy{BaseDelay: -time.Second}}},
 			want: func(t *testing.T) Config { return Config{Default: resolved(t, Policy{})} }, not: []string{"base_delay"}},
+		// Issue 13 item 6: budgets are data, written whole when a policy has
+		// its own, and read back equal.
+		{name: "budget of its own", cfg: Config{
+			Default: Policy{Retry: retry.Policy{BudgetPolicy: retry.BudgetPolicy{Ratio: 0.5, MinPerSecond: 1, Window: 5 * time.Second}}},
+			Endpoints: map[string]Policy{
+				"GET /own":    {Retry: retry.Policy{BudgetPolicy: retry.BudgetPolicy{Ratio: 0.5, MinPerSecond: 1, Window: 5 * time.Second}}},
+				"GET /shared": {},
+			},
+		}, json: []string{`"default":{"retry":{"budget":{"ratio":0.5,"min_per_second":1,"window":"5s"}`,
+			`"GET /own":{"retry":{"budget":{"ratio":0.5,"min_per_second":1,"window":"5s"}}`},
+			not: []string{`"GET /shared":{"retry"`}},
+		{name: "budget as a Stack runs it", cfg: Config{Default: Policy{Retry: retry.Policy{
+			BudgetPolicy: retry.BudgetPolicy{Ratio: -1, MinPerSecond: 3}, Budget: retry.NewBudget(1, 1, time.Second)}}},
+			want: func(t *testing.T) Config {
+				return Config{Default: resolved(t, Policy{Retry: retry.Policy{
+					BudgetPolicy: retry.BudgetPolicy{Ratio: 0, MinPerSecond: 3, Window: retry.DefaultBudgetWindow}}})}
+			}, json: []string{`"budget":{"ratio":0,"min_per_second":3,"window":"10s"}`}},
 		{name: "pattern needing escapes", cfg: Config{Endpoints: map[string]Policy{`GET /a/"q"/<b>`: {NoRetry: true}}}},
 	}
 	for _, tc := range tests {
@@ -481,11 +499,148 @@ func FuzzParseConfig(f *testing.F) {
 			t.Fatalf("NewStack(accepted config) error = %v", err)
 		}
 		back, out := roundTrip(t, cfg)
-		if !reflect.DeepEqual(withoutBudgets(back), withoutBudgets(cfg)) {
+		if !reflect.DeepEqual(back, cfg) {
 			t.Errorf("read back %+v, want %+v", back, cfg)
 		}
 		if again, _ := json.Marshal(back); !bytes.Equal(again, out) {
 			t.Errorf("written again\n%s\nwant\n%s", again, out)
 		}
 	})
+}
+
+// TestConfigBudgetsPerStack guards issue 13 item 6: a Config holds no live
+// state, so two clients built from one parsed Config share no budget;
+// within a stack, an endpoint that names "budget" gets its own and one
+// that does not shares the stack's; a retry.Budget given in code is the
+// explicit way to share.
+func TestConfigBudgetsPerStack(t *testing.T) {
+	// One retry per 10s window; no breaker to refuse the failing calls.
+	cfg, err := ParseConfig([]byte(`{
+		"default": {"no_breaker": true, "retry": {"max_attempts": 2, "base_delay": "1ms", "max_delay": "1ms",
+			"budget": {"ratio": 0, "min_per_second": 0.1, "window": "10s"}}},
+		"endpoints": {"GET /own": {"retry": {"budget": {}}}, "GET /shared": {}}
+	}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var attempts atomic.Int64
+	down := RoundTripperFunc(func(r *http.Request) (*http.Response, error) {
+		attempts.Add(1)
+		return &http.Response{StatusCode: 503, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+	})
+	// get returns how many attempts one GET of path through c made.
+	get := func(t *testing.T, c *http.Client, path string) int64 {
+		t.Helper()
+		before := attempts.Load()
+		resp, err := c.Get("http://127.0.0.1" + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return attempts.Load() - before
+	}
+	newClient := func(t *testing.T, cfg Config) *http.Client {
+		t.Helper()
+		c, err := NewClient(&http.Client{Transport: down}, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+
+	a, b := newClient(t, cfg), newClient(t, cfg)
+	if got := get(t, a, "/x"); got != 2 {
+		t.Fatalf("first call through a: %d attempts, want 2 (the budget's one retry)", got)
+	}
+	if got := get(t, a, "/x"); got != 1 {
+		t.Errorf("second call through a: %d attempts, want 1 (budget spent)", got)
+	}
+	if got := get(t, a, "/shared"); got != 1 {
+		t.Errorf("an endpoint without \"budget\": %d attempts, want 1 (it shares the stack's, spent)", got)
+	}
+	if got := get(t, a, "/own"); got != 2 {
+		t.Errorf("an endpoint that names \"budget\": %d attempts, want 2 (a budget of its own)", got)
+	}
+	if got := get(t, b, "/x"); got != 2 {
+		t.Errorf("a second client from the same Config: %d attempts, want 2: it shares the first's budget", got)
+	}
+
+	// Sharing is explicit: the same live Budget in both.
+	cfg.Default.Retry.Budget = retry.NewBudget(0, 0.1, 10*time.Second)
+	a, b = newClient(t, cfg), newClient(t, cfg)
+	get(t, a, "/x")
+	if got := get(t, b, "/x"); got != 1 {
+		t.Errorf("a client given the Budget another spent: %d attempts, want 1", got)
+	}
+	if cfg.Endpoints["GET /own"].Retry.Budget != nil {
+		t.Error("NewClient wrote a live budget into the caller's Config")
+	}
+}
+
+// TestConfigNamesMatchGo guards issue 13 item 6: every name a policy file
+// knows is a Go field's name in snake_case, and every Go field that is not
+// code-only (json:"-") has a name in the file.
+func TestConfigNamesMatchGo(t *testing.T) {
+	// The one exception: a live retry.Policy.Budget takes the Go name, so
+	// the data that builds it is BudgetPolicy in Go, "budget" in files.
+	renamed := map[string]string{"BudgetPolicy": "budget"}
+	snake := func(name string) string {
+		if n, ok := renamed[name]; ok {
+			return n
+		}
+		var b strings.Builder
+		for i, r := range name {
+			if 'A' <= r && r <= 'Z' {
+				if i > 0 {
+					b.WriteByte('_')
+				}
+				r += 'a' - 'A'
+			}
+			b.WriteRune(r)
+		}
+		return b.String()
+	}
+	// names lists the file names of typ's fields, and which are objects.
+	var names func(typ reflect.Type, out map[string]reflect.Type)
+	names = func(typ reflect.Type, out map[string]reflect.Type) {
+		for f := range typ.Fields() {
+			switch {
+			case !f.IsExported() || f.Tag.Get("json") == "-":
+			case f.Anonymous: // credits.Policy in Credits: one object
+				names(f.Type, out)
+			default:
+				out[snake(f.Name)] = f.Type
+			}
+		}
+	}
+	// at nests member in the objects of path: at([a b], m) = {"a":{"b":m}}.
+	at := func(path []string, member string) string {
+		s := "{" + member + "}"
+		for i := len(path) - 1; i >= 0; i-- {
+			s = `{"` + path[i] + `":` + s + "}"
+		}
+		return s
+	}
+	var check func(path []string, typ reflect.Type)
+	check = func(path []string, typ reflect.Type) {
+		want := map[string]reflect.Type{}
+		names(typ, want)
+		_, err := ParseConfig([]byte(at(path, `"not_a_field": 1`)))
+		_, known, ok := strings.Cut(fmt.Sprint(err), "(known: ")
+		if !ok {
+			t.Fatalf("%v: error = %v, want the known fields listed", path, err)
+		}
+		got := strings.Split(strings.TrimSuffix(known, ")"), ", ")
+		if !reflect.DeepEqual(got, sortedKeys(want)) {
+			t.Errorf("%s (%v): file names %v, want the Go names %v", strings.Join(path, "."), typ, got, sortedKeys(want))
+		}
+		for name, ft := range want {
+			if ft.Kind() == reflect.Struct && ft != reflect.TypeFor[time.Duration]() {
+				check(append(slices.Clone(path), name), ft)
+			}
+		}
+	}
+	check([]string{"default"}, reflect.TypeFor[Policy]())
+	check([]string{"endpoints", "GET /x"}, reflect.TypeFor[Policy]())
+	check(nil, reflect.TypeFor[Config]())
 }

@@ -100,9 +100,12 @@ func NewStack(next http.RoundTripper, cfg Config) (*Stack, error) {
 	}
 	b := &builder{next: next, tracing: cfg.Tracing}
 	b.tracer = tracing.New(b.tracingConfig(cfg.Default, ""))
+	// The stack's budget, built here unless the caller gave one to share:
+	// a Config holds no live state, so two stacks built from one share
+	// nothing they were not told to.
 	b.budget = cfg.Default.Retry.Budget
 	if b.budget == nil {
-		b.budget = retry.NewBudget(retry.DefaultBudgetRatio, retry.DefaultBudgetMinPerSecond, retry.DefaultBudgetWindow)
+		b.budget = cfg.Default.Retry.BudgetPolicy.New()
 	}
 	b.sharedBreaker = breaker.Middleware(b.breakerPolicy(cfg.Default))
 
@@ -324,12 +327,26 @@ func (b *builder) breakerPolicy(p Policy) breaker.Policy {
 	}
 	userHook, tr := bp.OnStateChange, b.tracer
 	bp.OnStateChange = func(name string, from, to breaker.State) {
-		tr.BreakerStateChanged(name, from.String(), to.String())
+		tr.BreakerStateChanged(name, tracingState(from), tracingState(to))
 		if userHook != nil {
 			userHook(name, from, to)
 		}
 	}
 	return bp
+}
+
+// tracingState maps a breaker state to tracing's, case by case: tracing
+// does not import breaker.
+func tracingState(s breaker.State) tracing.BreakerState {
+	switch s {
+	case breaker.StateClosed:
+		return tracing.BreakerClosed
+	case breaker.StateHalfOpen:
+		return tracing.BreakerHalfOpen
+	case breaker.StateOpen:
+		return tracing.BreakerOpen
+	}
+	return -1 // counted as "unknown"; the gauge keeps its value
 }
 
 func (b *builder) tracingConfig(p Policy, pattern string) tracing.Config {
@@ -383,7 +400,12 @@ func (b *builder) build(pattern string, p Policy, def bool) (*route, *breaker.Tr
 			rp.Classifier = p.classifier()
 		}
 		if rp.Budget == nil {
+			// An endpoint's zero BudgetPolicy shares the stack's budget;
+			// any other gets a budget of its own.
 			rp.Budget = b.budget
+			if !def && rp.BudgetPolicy != (retry.BudgetPolicy{}) {
+				rp.Budget = rp.BudgetPolicy.New()
+			}
 		}
 		rt = retry.New(rt, rp)
 	}

@@ -15,6 +15,38 @@ const (
 	DefaultBudgetWindow       = 10 * time.Second
 )
 
+// BudgetPolicy describes a [Budget]: what a policy file holds, and what
+// [Policy.BudgetPolicy] asks each Transport (or transport.Stack) to build a
+// Budget from. It is data, safe to copy and compare: two Transports built
+// from one BudgetPolicy get a Budget each, sharing nothing.
+//
+// The zero BudgetPolicy means the defaults ([DefaultBudgetRatio],
+// [DefaultBudgetMinPerSecond], [DefaultBudgetWindow]). Any other is taken
+// as written, as [NewBudget] takes its arguments: a zero Ratio or
+// MinPerSecond means none (BudgetPolicy{MinPerSecond: 1} allows one retry
+// a second whatever the traffic), negative values count as zero, and a
+// Window of zero or less means DefaultBudgetWindow. Policy files spell the
+// fields "ratio", "min_per_second" and "window" (a duration string).
+type BudgetPolicy struct {
+	// Ratio is how many retries each request seen in the window adds to
+	// the allowance (0.2: retries may add 20% to the traffic).
+	Ratio float64
+	// MinPerSecond is a floor of retries per second, so that a client
+	// with little traffic can still retry.
+	MinPerSecond float64
+	// Window is how long requests and retries are remembered.
+	Window time.Duration
+}
+
+// New returns a new Budget as p describes it, sharing nothing with any
+// other.
+func (p BudgetPolicy) New() *Budget {
+	if p == (BudgetPolicy{}) {
+		return NewBudget(DefaultBudgetRatio, DefaultBudgetMinPerSecond, DefaultBudgetWindow)
+	}
+	return NewBudget(p.Ratio, p.MinPerSecond, p.Window)
+}
+
 // budgetBuckets is how many slices the window is cut into: the budget forgets
 // old traffic one slice at a time.
 const budgetBuckets = 10
@@ -40,14 +72,13 @@ const budgetBuckets = 10
 // of fewer retries, never more.
 //
 // The zero Budget is valid, but it allows no retries: its ratio and floor
-// are zero, as in NewBudget(0, 0, 0). Use [NewBudget] for a working one (or
-// leave [Policy.Budget] nil for the defaults).
+// are zero, as in NewBudget(0, 0, 0). Use [NewBudget] or [BudgetPolicy.New]
+// for a working one, or leave [Policy.Budget] nil: each Transport (each
+// transport.Stack) then builds its own from [Policy.BudgetPolicy].
 type Budget struct {
-	ratio        float64
-	minPerSecond float64       // as given, for Params
-	window       time.Duration // as given, for Params
-	reserve      float64
-	width        int64 // nanoseconds per bucket; 0 only in the zero Budget
+	ratio   float64
+	reserve float64
+	width   int64 // nanoseconds per bucket; 0 only in the zero Budget
 
 	cur     atomic.Int64 // newest slot seen by a withdrawal; deposits go there
 	mu      sync.Mutex   // serializes withdrawals and bucket resets
@@ -73,11 +104,9 @@ func newBudget(ratio, minPerSecond float64, window time.Duration, now time.Durat
 		window = DefaultBudgetWindow
 	}
 	b := &Budget{
-		ratio:        max(ratio, 0),
-		minPerSecond: max(minPerSecond, 0),
-		window:       window,
-		reserve:      max(minPerSecond, 0) * window.Seconds(),
-		width:        max(int64(window)/budgetBuckets, 1),
+		ratio:   max(ratio, 0),
+		reserve: max(minPerSecond, 0) * window.Seconds(),
+		width:   max(int64(window)/budgetBuckets, 1),
 	}
 	for i := range b.buckets {
 		b.buckets[i].slot.Store(-1)
@@ -86,16 +115,6 @@ func newBudget(ratio, minPerSecond float64, window time.Duration, now time.Durat
 	b.advanceLocked(int64(now) / b.width)
 	b.mu.Unlock()
 	return b
-}
-
-// Params returns the ratio, the floor per second and the window b was made
-// with, negative values as zero and the default window filled in: what
-// NewBudget needs to make a budget like it.
-func (b *Budget) Params() (ratio, minPerSecond float64, window time.Duration) {
-	if b.window == 0 { // the zero Budget
-		return 0, 0, DefaultBudgetWindow
-	}
-	return b.ratio, b.minPerSecond, b.window
 }
 
 // deposit records a new request.

@@ -177,8 +177,7 @@ func TestBudgetQuietSpellIsConservative(t *testing.T) {
 	}
 }
 
-// The zero Budget is safe and allows no retries, like NewBudget(0, 0, 0);
-// its Params make a budget like it.
+// The zero Budget is safe and allows no retries, like NewBudget(0, 0, 0).
 func TestZeroBudget(t *testing.T) {
 	down := &statusRT{status: 503}
 	ft := newFakeTime()
@@ -193,15 +192,73 @@ func TestZeroBudget(t *testing.T) {
 	if b.withdraw(ft.Now()) {
 		t.Error("zero Budget allowed a retry")
 	}
-	ratio, perSec, window := b.Params()
-	if ratio != 0 || perSec != 0 || window != DefaultBudgetWindow {
-		t.Errorf("Params() = %v, %v, %v; want 0, 0, %v", ratio, perSec, window, DefaultBudgetWindow)
-	}
-	like := NewBudget(b.Params())
+	like := NewBudget(0, 0, 0)
 	for range 100 {
 		like.deposit()
 	}
 	if like.withdraw(monotonic()) {
-		t.Error("NewBudget(zero Budget's Params()) allowed a retry")
+		t.Error("NewBudget(0, 0, 0) allowed a retry")
+	}
+}
+
+// TestBudgetPolicyNew guards issue 13 item 6: a BudgetPolicy is data that
+// builds the Budget it describes, the zero one the defaults, any other as
+// written (zero meaning none, as NewBudget takes its arguments).
+func TestBudgetPolicyNew(t *testing.T) {
+	tests := []struct {
+		name string
+		p    BudgetPolicy
+		want int // retries allowed after 1000 requests
+	}{
+		{"zero is the defaults", BudgetPolicy{}, 300}, // 20% of 1000 + 10/s over 10s
+		{"floor alone", BudgetPolicy{MinPerSecond: 1, Window: 20 * time.Second}, 20},
+		{"ratio alone", BudgetPolicy{Ratio: 0.5, Window: time.Minute}, 500},
+		{"default window", BudgetPolicy{Ratio: 0.1, MinPerSecond: 2}, 100 + 2*10},
+		{"negatives are zero", BudgetPolicy{Ratio: -1, MinPerSecond: -1}, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := tc.p.New()
+			for range 1000 {
+				b.deposit()
+			}
+			allowed := 0
+			for now := monotonic(); allowed <= 2000 && b.withdraw(now); {
+				allowed++
+			}
+			if allowed != tc.want {
+				t.Errorf("%+v.New() allowed %d retries after 1000 requests, want %d", tc.p, allowed, tc.want)
+			}
+		})
+	}
+}
+
+// TestPolicyBudgetPerTransport guards issue 13 item 6: a Policy holds no
+// live budget, so two Transports built from one share nothing unless the
+// caller gives them the same Budget.
+func TestPolicyBudgetPerTransport(t *testing.T) {
+	ft := newFakeTime()
+	noWait := func(context.Context, time.Duration) error { return nil }
+	p := Policy{MaxAttempts: 2, BudgetPolicy: BudgetPolicy{MinPerSecond: 1, Window: 10 * time.Second}} // 10 retries
+	downA, downB := &statusRT{status: 503}, &statusRT{status: 503}
+	a, b := newFake(downA, p, ft), newFake(downB, p, ft)
+	a.sleep, b.sleep = noWait, noWait
+	runRequests(t, a, 20)
+	if got := downA.calls.Load() - 20; got != 10 {
+		t.Fatalf("retries through the first Transport = %d, want 10 (its budget)", got)
+	}
+	runRequests(t, b, 1)
+	if got := downB.calls.Load(); got != 2 {
+		t.Errorf("attempts through a second Transport from the same Policy = %d, want 2: it shares the first's budget", got)
+	}
+
+	// An explicit Budget overrides BudgetPolicy, and is what sharing takes.
+	p.Budget = &Budget{}
+	down := &statusRT{status: 503}
+	c := newFake(down, p, ft)
+	c.sleep = noWait
+	runRequests(t, c, 3)
+	if got := down.calls.Load(); got != 3 {
+		t.Errorf("attempts with Policy.Budget = &Budget{} = %d, want 3: Budget overrides BudgetPolicy", got)
 	}
 }

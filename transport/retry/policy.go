@@ -18,7 +18,8 @@ const (
 
 // Policy configures a [Transport]. The zero Policy is ready to use: three
 // attempts, exponential backoff with jitter starting at 100ms, at most 30
-// seconds in all, the default classifier and a budget of its own.
+// seconds in all, the default classifier and a budget of its own (see
+// [Budget]).
 type Policy struct {
 	// MaxAttempts bounds attempts, the first included. Zero means 3; 1
 	// disables retries. One call can override it through its context:
@@ -69,9 +70,17 @@ type Policy struct {
 	// [errclass.Classify].
 	Classifier errclass.Classifier `json:"-"`
 
-	// Budget, if set, is shared with other Transports. Nil gives the
-	// Transport a budget of its own with the default ratio, floor and
-	// window.
+	// BudgetPolicy describes the retry budget: how many retries the
+	// Transport may add to its traffic. Each Transport builds a Budget of
+	// its own from it (as does each transport.Stack), so that two built
+	// from one Policy share nothing. The zero BudgetPolicy means the
+	// defaults. Policy files spell it "budget".
+	BudgetPolicy BudgetPolicy
+
+	// Budget, if set, is a live Budget to use instead of one built from
+	// BudgetPolicy, which it overrides: give the same Budget to several
+	// Transports (or Stacks) to make them share it. Code only: it is
+	// state, not policy, and policy files cannot set it.
 	Budget *Budget `json:"-"`
 }
 
@@ -96,7 +105,7 @@ func (p Policy) withDefaults() Policy {
 		p.Classifier = errclass.Classify
 	}
 	if p.Budget == nil {
-		p.Budget = NewBudget(DefaultBudgetRatio, DefaultBudgetMinPerSecond, DefaultBudgetWindow)
+		p.Budget = p.BudgetPolicy.New()
 	}
 	if p.Backoff == nil {
 		base, maxDelay := p.BaseDelay, p.MaxDelay

@@ -51,19 +51,17 @@ func (l *attemptLayer) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	r := req
 	var span trace.Span
+	var end attemptEnd
 	if tracer != nil {
-		a := errclass.AttemptFromContext(ctx)
-		name, base := t.describe(req)
-		attrs := make([]attribute.KeyValue, len(base), len(base)+4)
-		copy(attrs, base)
-		attrs = append(attrs, attrAttempt.Int(a.Number))
-		if a.Number > 1 {
-			attrs = append(attrs, semconv.HTTPRequestResendCount(a.Number-1),
-				attrDelay.Float64(a.Delay.Seconds()), attrFromRetryAfter.Bool(a.FromRetryAfter))
-		}
-		ctx, span = tracer.Start(ctx, name, kindClient, trace.WithAttributes(attrs...))
+		// No attributes at the start (see attemptEnd): samplers decide on
+		// the request span, which has them; an attempt's span follows its
+		// parent's decision with the default, parent-based, sampler.
+		var name string
+		name, end.base = t.describe(req)
+		end.attempt = errclass.AttemptFromContext(ctx)
+		ctx, span = tracer.Start(ctx, name, clientStart...)
 		r = req.WithContext(ctx)
-		if prop := t.propagator(); len(prop.Fields()) > 0 {
+		if prop := t.propagator(); prop != nil {
 			// RoundTrip must not modify the caller's request: inject into
 			// a copy of its headers (not made when nothing is injected).
 			r.Header = req.Header.Clone()
@@ -83,29 +81,21 @@ func (l *attemptLayer) RoundTrip(req *http.Request) (*http.Response, error) {
 		return resp, err
 	}
 
-	// One SetAttributes call when the span ends: each takes the span's lock
-	// and dedupes.
-	var end endAttrs
-	end.add(attrClass.String(out.Class.String()))
+	end.class = out.Class
 	if err != nil {
-		et := errorType(out, err)
-		end.add(semconv.ErrorTypeKey.String(et))
+		end.errType = errorType(out, err)
 		if out.Refused {
 			// Nothing was sent, but the attempt happened: show why.
-			end.add(attrRefused.Bool(true))
-			span.AddEvent("fast_fail", trace.WithAttributes(semconv.ErrorTypeKey.String(et), attribute.String("message", errorText(err))))
+			end.refused = true
+			span.AddEvent("fast_fail", trace.WithAttributes(semconv.ErrorTypeKey.String(end.errType), attribute.String("message", errorText(err))))
 		}
-		span.SetAttributes(end.copied()...)
 		span.SetStatus(codes.Error, errorText(err))
-		span.End()
+		endSpan(span, end.attrs(""), nil)
 		return resp, err
 	}
-	end.add(semconv.HTTPResponseStatusCode(resp.StatusCode))
-	if out.RetryAfter > 0 {
-		end.add(attrRetryAfter.Float64(out.RetryAfter.Seconds()))
-	}
+	end.status, end.retryAfter = resp.StatusCode, out.RetryAfter
 	if resp.StatusCode >= 400 {
-		end.add(semconv.ErrorTypeKey.String(errorType(out, nil)))
+		end.errType = errorType(out, nil)
 		span.SetStatus(codes.Error, "")
 	}
 	resp.Body = trackBody(resp, t.detailLimit(resp), span, end)

@@ -141,9 +141,17 @@ func (t *Tracer) spanName(req *http.Request, route string) string {
 	return c.names[i]
 }
 
+// maxRequestAttrs is the most attributes appendRequestAttrs appends.
+const maxRequestAttrs = 6
+
 // requestAttrs returns the conventions' attributes of req.
 func requestAttrs(req *http.Request, route string) []attribute.KeyValue {
-	attrs := make([]attribute.KeyValue, 0, 8)
+	return appendRequestAttrs(make([]attribute.KeyValue, 0, maxRequestAttrs), req, route)
+}
+
+// appendRequestAttrs appends the conventions' attributes of req to attrs:
+// at most maxRequestAttrs of them, url.template (when route is set) last.
+func appendRequestAttrs(attrs []attribute.KeyValue, req *http.Request, route string) []attribute.KeyValue {
 	method := req.Method
 	if method == "" {
 		method = http.MethodGet

@@ -8,6 +8,7 @@ import (
 
 	"github.com/resilient-http/resilient/transport/retry"
 	"github.com/resilient-http/resilient/transport/tracing"
+	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 )
@@ -27,7 +28,9 @@ func (discard) ForceFlush(context.Context) error                { return nil }
 
 // BenchmarkTracing measures the two tracing layers around retry on the
 // success path: with the (no-op) globals, the noop package, and a recording
-// SDK that samples everything.
+// SDK that samples everything (two spans per request: the request's and
+// its attempt's), without and with W3C trace context injected into the
+// attempt's headers.
 func BenchmarkTracing(b *testing.B) {
 	ok := &http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody}
 	recording := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithSpanProcessor(discard{}))
@@ -40,6 +43,7 @@ func BenchmarkTracing(b *testing.B) {
 		{"globals", tracing.New(tracing.Config{}).Around(retry.Middleware(retry.Policy{}))(canned{ok})},
 		{"noop", tracing.New(tracing.Config{TracerProvider: noop.NewTracerProvider()}).Around(retry.Middleware(retry.Policy{}))(canned{ok})},
 		{"recording", tracing.New(tracing.Config{TracerProvider: recording}).Around(retry.Middleware(retry.Policy{}))(canned{ok})},
+		{"recording+w3c", tracing.New(tracing.Config{TracerProvider: recording, Propagator: propagation.TraceContext{}}).Around(retry.Middleware(retry.Policy{}))(canned{ok})},
 	} {
 		req := httptest.NewRequest(http.MethodGet, "http://127.0.0.1/v1/jobs/1", nil)
 		b.Run(bc.name, func(b *testing.B) {

@@ -4,32 +4,78 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"time"
+
+	"github.com/resilient-http/resilient/transport/errclass"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 )
 
-// endAttrs holds the attributes a span gets when it ends, inline: kept in
-// the (already allocated) body wrapper, they cost no allocation of their
-// own.
-type endAttrs struct {
-	kv [5]attribute.KeyValue // the most either layer sets: see their RoundTrip
-	n  int
+// attemptEnd is what an attempt's span records when it ends, kept compact
+// (in the body wrapper, already allocated) until then. The attempt's span
+// gets all its attributes in one call when it ends: the SDK then holds
+// them in one slice of the right size, where attributes given at the start
+// and more at the end cost a start slice, a copy in the start options and
+// a slice twice the start's when the end ones arrive. The zero attemptEnd
+// (a request span's wrapper) sets none.
+type attemptEnd struct {
+	base       []attribute.KeyValue // the request's, shared: read only
+	attempt    errclass.Attempt
+	class      errclass.Class
+	status     int           // 0: no response
+	retryAfter time.Duration // the response's hint, if any
+	errType    string        // error.type; "" when none
+	refused    bool
 }
 
-func (a *endAttrs) add(kv attribute.KeyValue) {
-	if a.n < len(a.kv) {
-		a.kv[a.n] = kv
-		a.n++
+// attrs returns the span's attributes, with detail if not "", in a slice
+// of their own.
+func (e *attemptEnd) attrs(detail string) []attribute.KeyValue {
+	if e.attempt.Number == 0 {
+		if detail == "" {
+			return nil
+		}
+		return []attribute.KeyValue{attrDetail.String(detail)}
 	}
+	n := len(e.base) + 2 // attempt, class
+	if e.attempt.Number > 1 {
+		n += 3
+	}
+	n += b2i(e.status > 0) + b2i(e.retryAfter > 0) + b2i(e.errType != "") + b2i(e.refused) + b2i(detail != "")
+	kv := make([]attribute.KeyValue, 0, n) // exactly: the SDK copies them
+	kv = append(kv, e.base...)
+	kv = append(kv, attrAttempt.Int(e.attempt.Number))
+	if e.attempt.Number > 1 {
+		kv = append(kv, semconv.HTTPRequestResendCount(e.attempt.Number-1),
+			attrDelay.Float64(e.attempt.Delay.Seconds()), attrFromRetryAfter.Bool(e.attempt.FromRetryAfter))
+	}
+	kv = append(kv, attrClass.String(e.class.String()))
+	if e.status > 0 {
+		kv = append(kv, semconv.HTTPResponseStatusCode(e.status))
+	}
+	if e.retryAfter > 0 {
+		kv = append(kv, attrRetryAfter.Float64(e.retryAfter.Seconds()))
+	}
+	if e.errType != "" {
+		kv = append(kv, semconv.ErrorTypeKey.String(e.errType))
+	}
+	if e.refused {
+		kv = append(kv, attrRefused.Bool(true))
+	}
+	if detail != "" {
+		kv = append(kv, attrDetail.String(detail))
+	}
+	return kv
 }
 
-// copied returns the attributes in a slice of their own, for the paths
-// where they do not live in a body wrapper (passing a slice of a local
-// array to a span would move the array to the heap on every path).
-func (a *endAttrs) copied() []attribute.KeyValue {
-	return append([]attribute.KeyValue(nil), a.kv[:a.n]...)
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // trackedBody ends its span once, when the body is read to the end, fails,
@@ -40,7 +86,7 @@ type trackedBody struct {
 	rc     io.ReadCloser
 	limit  int
 	span   trace.Span
-	end    endAttrs
+	end    attemptEnd
 	status int
 	header http.Header
 
@@ -48,9 +94,9 @@ type trackedBody struct {
 	buf   []byte
 	ended bool
 
-	// The request's span, when it ends with the attempt's (see trackOuter).
-	outer    trace.Span
-	outerEnd endAttrs
+	// The request's span, when it ends with the attempt's (see
+	// trackOuter). Its other attributes are already set.
+	outer trace.Span
 }
 
 func (b *trackedBody) Read(p []byte) (int, error) {
@@ -87,21 +133,20 @@ func (b *trackedBody) finish(readErr error) {
 	buf, outer := b.buf, b.outer
 	b.mu.Unlock()
 	detail := detailOf(b.status, b.header, buf)
-	endSpan(b.span, &b.end, detail, readErr)
+	endSpan(b.span, b.end.attrs(detail), readErr)
 	if outer != nil {
-		endSpan(outer, &b.outerEnd, detail, readErr)
+		if detail != "" {
+			outer.SetAttributes(attrDetail.String(detail))
+		}
+		endSpan(outer, nil, readErr)
 	}
 }
 
-// endSpan sets end's attributes on span, with the error detail if any,
-// records a read error, and ends span. end must not live on the caller's
-// stack.
-func endSpan(span trace.Span, end *endAttrs, detail string, readErr error) {
-	if detail != "" {
-		end.add(attrDetail.String(detail))
-	}
-	if end.n > 0 {
-		span.SetAttributes(end.kv[:end.n]...)
+// endSpan sets the attributes end on span, records a read error, and ends
+// span.
+func endSpan(span trace.Span, end []attribute.KeyValue, readErr error) {
+	if len(end) > 0 {
+		span.SetAttributes(end...)
 	}
 	if readErr != nil {
 		span.AddEvent("body_read_error", trace.WithAttributes(attribute.String("message", errorText(readErr))))
@@ -122,11 +167,10 @@ func (b trackedRWBody) Write(p []byte) (int, error) { return b.w.Write(p) }
 // trackBody wraps resp's body so that span ends, with the attributes end,
 // when the caller is done with it. A missing or empty body ends the span at
 // once.
-func trackBody(resp *http.Response, limit int, span trace.Span, end endAttrs) io.ReadCloser {
+func trackBody(resp *http.Response, limit int, span trace.Span, end attemptEnd) io.ReadCloser {
 	rc := resp.Body
 	if rc == nil || rc == http.NoBody {
-		span.SetAttributes(end.copied()...)
-		span.End()
+		endSpan(span, end.attrs(""), nil)
 		return rc
 	}
 	b := &trackedBody{rc: rc, limit: limit, span: span, end: end, status: resp.StatusCode, header: resp.Header}
@@ -136,11 +180,12 @@ func trackBody(resp *http.Response, limit int, span trace.Span, end endAttrs) io
 	return b
 }
 
-// trackOuter ends span with resp's body, like trackBody. When the body is
-// already an attempt's tracked body (the retry layer hands the last
-// attempt's response back as it is), span rides on it: one wrapper, one
-// capture of the detail, both spans ended together, the attempt's first.
-func trackOuter(resp *http.Response, limit int, span trace.Span, end endAttrs) io.ReadCloser {
+// trackOuter ends span, whose attributes are set, with resp's body, like
+// trackBody. When the body is already an attempt's tracked body (the retry
+// layer hands the last attempt's response back as it is), span rides on
+// it: one wrapper, one capture of the detail, both spans ended together,
+// the attempt's first.
+func trackOuter(resp *http.Response, limit int, span trace.Span) io.ReadCloser {
 	var b *trackedBody
 	switch tb := resp.Body.(type) {
 	case *trackedBody:
@@ -152,7 +197,7 @@ func trackOuter(resp *http.Response, limit int, span trace.Span, end endAttrs) i
 		b.mu.Lock()
 		ok := !b.ended && b.outer == nil && len(b.buf) == 0
 		if ok {
-			b.outer, b.outerEnd = span, end
+			b.outer = span
 			b.limit = max(b.limit, limit)
 		}
 		b.mu.Unlock()
@@ -160,5 +205,5 @@ func trackOuter(resp *http.Response, limit int, span trace.Span, end endAttrs) i
 			return resp.Body
 		}
 	}
-	return trackBody(resp, limit, span, end)
+	return trackBody(resp, limit, span, attemptEnd{})
 }

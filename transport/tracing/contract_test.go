@@ -159,7 +159,7 @@ func TestZeroTracer(t *testing.T) {
 		t.Fatalf("RoundTrip() = %v, %v; want 200", resp, err)
 	}
 	resp.Body.Close()
-	tr.BreakerStateChanged("x", "closed", "open")
+	tr.BreakerStateChanged("x", tracing.BreakerClosed, tracing.BreakerOpen)
 }
 
 type okRoundTripper struct{}

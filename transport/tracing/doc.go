@@ -3,12 +3,21 @@
 // context injected into each attempt, and metrics for attempts, retries,
 // waits, fast fails and circuit breakers.
 //
-// The two spans live at two depths of the stack: the request span outside
-// the retry layer, the attempt spans inside it. [Tracer.Around] puts them
-// there in one call:
+// Tracing is the one layer with two depths, and its shape says so: where
+// every other layer package offers New(next, policy) and Middleware(policy),
+// tracing offers one [Tracer] that makes two layers, [Tracer.Request] for
+// the logical request (outside the retry layer) and [Tracer.Attempt] for
+// each attempt (inside it), sharing one configuration, one set of
+// instruments and, per request, the request span's name and attributes.
+// A single Middleware could only stand at one depth: the request span would
+// then see one attempt, or the attempt spans would have no request to
+// belong to. [Tracer.Around] puts both layers at their depths in one call:
 //
 //	tr := tracing.New(tracing.Config{})
 //	rt := transport.Chain(base, tr.Around(retry.Middleware(rp)), breaker.Middleware(bp))
+//
+// Circuit breaker state changes reach the metrics typed, as a
+// [BreakerState], through [Tracer.BreakerStateChanged].
 //
 // Spans follow the OpenTelemetry HTTP client conventions (http.request.method,
 // url.full with credentials, query values and bare query tokens redacted and
@@ -20,6 +29,16 @@
 // refusals by an open breaker or a 402 latch, and the error body's detail
 // (bounded). The request and attempt spans end when their response body is
 // read to the end or closed, as with otelhttp.
+//
+// The request span carries the attributes the conventions ask samplers be
+// given (http.request.method, url.full, server.address, server.port) from
+// its start, and its name carries the route; it is the span a sampler
+// decides on, and its attempts follow it with the default, parent-based,
+// sampler. Its other attributes (url.template, the outcome's) are set when
+// the response arrives. An attempt span gets all its attributes in one call when it ends:
+// the SDK then keeps them in one slice of the right size, where attributes
+// given at the start cost a copy in the start options and a second, doubled
+// slice once the response's attributes arrive.
 //
 // The request layer hears the retry layer's decisions through an
 // [errclass.Observer] that it adds to the request's context: an observer the

@@ -12,6 +12,7 @@ import (
 
 	"github.com/resilient-http/resilient/transport/errclass"
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace/noop"
@@ -157,7 +158,7 @@ func TestTrackedBodyKeepsWriterAndEndsOnce(t *testing.T) {
 
 	body := &rwc{Reader: strings.NewReader(`{"detail":"too many"}` + strings.Repeat(" ", 100))}
 	resp := &http.Response{StatusCode: 429, Header: http.Header{}, Body: body}
-	tb := trackBody(resp, 21, span, endAttrs{})
+	tb := trackBody(resp, 21, span, attemptEnd{})
 	w, ok := tb.(io.Writer)
 	if !ok {
 		t.Fatal("tracked 101 body lost its io.Writer")
@@ -183,7 +184,7 @@ func TestTrackedBodyKeepsWriterAndEndsOnce(t *testing.T) {
 	}
 
 	_, span2 := tp.Tracer("t").Start(context.Background(), "s2")
-	trackBody(&http.Response{StatusCode: 200, Body: http.NoBody}, 10, span2, endAttrs{})
+	trackBody(&http.Response{StatusCode: 200, Body: http.NoBody}, 10, span2, attemptEnd{})
 	if len(rec.Ended()) != 2 {
 		t.Error("an empty body did not end the span at once")
 	}
@@ -215,6 +216,82 @@ func TestSpanNameCacheMatchesSpanName(t *testing.T) {
 		req := &http.Request{Method: method, URL: &url.URL{Path: "/x"}}
 		if got, want := tr.spanName(req, route), spanName(req, route); got != want {
 			t.Fatalf("cached span name for %q %q = %q, want %q", method, route, got, want)
+		}
+	}
+}
+
+// discardSpans is a span processor that drops ended spans: the recording
+// cost without an exporter's.
+type discardSpans struct{}
+
+func (discardSpans) OnStart(context.Context, sdktrace.ReadWriteSpan) {}
+func (discardSpans) OnEnd(sdktrace.ReadOnlySpan)                     {}
+func (discardSpans) Shutdown(context.Context) error                  { return nil }
+func (discardSpans) ForceFlush(context.Context) error                { return nil }
+
+// The two spans of a request that records (issue 13, item 11) cost no more
+// allocations than measured when the attempt span got its attributes in
+// one call: catches attributes given at the attempt's start again, a copy
+// of the request's attributes, or a propagator's Fields asked per attempt.
+func TestRecordingAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithSpanProcessor(discardSpans{}))
+	defer tp.Shutdown(context.Background())
+	canned := &http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody}
+	base := roundTripperFunc(func(*http.Request) (*http.Response, error) { return canned, nil })
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		max  float64
+	}{
+		{"no propagator", Config{TracerProvider: tp, Propagator: propagation.NewCompositeTextMapPropagator()}, 18},
+		{"global propagator", Config{TracerProvider: tp}, 18},
+		{"w3c", Config{TracerProvider: tp, Propagator: propagation.TraceContext{}}, 23},
+		{"w3c and baggage", Config{TracerProvider: tp, Propagator: propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})}, 23},
+	} {
+		rt := New(tc.cfg).Around(nil)(base)
+		req := httptest.NewRequest(http.MethodGet, "http://127.0.0.1/v1/jobs/1", nil)
+		if n := testing.AllocsPerRun(100, func() { rt.RoundTrip(req) }); n > tc.max {
+			t.Errorf("%s: a recorded request allocates %v times, want at most %v", tc.name, n, tc.max)
+		}
+	}
+}
+
+// A propagator installed after the Tracer was made is used, whether the
+// Tracer reads the global on every attempt (no propagator configured) or
+// was given OpenTelemetry's global placeholder, which delegates to it:
+// catches caching that the placeholder injects nothing.
+func TestGlobalPropagatorInstalledLater(t *testing.T) {
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(discardSpans{}))
+	defer tp.Shutdown(context.Background())
+	var got string
+	base := roundTripperFunc(func(r *http.Request) (*http.Response, error) {
+		got = r.Header.Get("Traceparent")
+		return &http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody}, nil
+	})
+	layers := map[string]http.RoundTripper{
+		"global read per attempt": New(Config{TracerProvider: tp}).Around(nil)(base),
+		"placeholder configured":  New(Config{TracerProvider: tp, Propagator: otel.GetTextMapPropagator()}).Around(nil)(base),
+	}
+	send := func(rt http.RoundTripper) string {
+		got = ""
+		if _, err := rt.RoundTrip(httptest.NewRequest(http.MethodGet, "http://127.0.0.1/", nil)); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	for name, rt := range layers {
+		if tp := send(rt); tp != "" {
+			t.Fatalf("%s: traceparent = %q before a propagator was installed", name, tp)
+		}
+	}
+	otel.SetTextMapPropagator(propagation.TraceContext{})
+	defer otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator())
+	for name, rt := range layers {
+		if send(rt) == "" {
+			t.Errorf("%s: no traceparent once the W3C propagator was installed", name)
 		}
 	}
 }

@@ -53,7 +53,7 @@ type instruments struct {
 	transitions     metric.Int64Counter
 
 	mu     sync.Mutex
-	states map[string]int64 // breaker name → 0 closed, 1 half-open, 2 open
+	states map[string]int64 // breaker name → its BreakerState
 }
 
 func newInstruments(m metric.Meter) *instruments {
@@ -81,7 +81,8 @@ func newInstruments(m metric.Meter) *instruments {
 		metric.WithUnit("{transition}"), metric.WithDescription("Circuit breaker state changes."))
 	in.states = make(map[string]int64)
 	state, err := m.Int64ObservableGauge("resilient.breaker.state",
-		metric.WithUnit("{state}"), metric.WithDescription("Current circuit breaker state: 0 closed, 1 half-open, 2 open."))
+		metric.WithUnit("{state}"), metric.WithDescription("Current circuit breaker state: "+
+			"0 closed, 1 half-open, 2 open."))
 	if err == nil {
 		m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 			in.mu.Lock()
@@ -95,21 +96,51 @@ func newInstruments(m metric.Meter) *instruments {
 	return in
 }
 
-func (in *instruments) breakerChanged(name, from, to string) {
-	v := int64(0)
-	switch to {
-	case "half-open":
-		v = 1
-	case "open":
-		v = 2
+func (in *instruments) breakerChanged(name string, from, to BreakerState) {
+	if to.valid() {
+		in.mu.Lock()
+		if _, known := in.states[name]; known || len(in.states) < maxGaugedBreakers {
+			in.states[name] = int64(to)
+		}
+		in.mu.Unlock()
 	}
-	in.mu.Lock()
-	if _, known := in.states[name]; known || len(in.states) < maxGaugedBreakers {
-		in.states[name] = v
-	}
-	in.mu.Unlock()
 	ctx := context.Background()
 	if in.transitions.Enabled(ctx) {
-		in.transitions.Add(ctx, 1, metric.WithAttributes(attrBreaker.String(name), attrFrom.String(from), attrTo.String(to)))
+		in.transitions.Add(ctx, 1, metric.WithAttributes(attrBreaker.String(name), attrFrom.String(from.String()), attrTo.String(to.String())))
 	}
 }
+
+// BreakerState is a circuit breaker's state as tracing records it. Its
+// numeric value is what the resilient.breaker.state gauge reports (0
+// closed, 1 half-open, 2 open) and its String is the value of the
+// resilient.breaker.from and resilient.breaker.to attributes. Tracing does
+// not import the breaker layer: whoever connects the two maps
+// breaker.State to these constants explicitly, one case per state, as the
+// transport package's stack does.
+type BreakerState int8
+
+// The states of a circuit breaker.
+const (
+	// BreakerClosed lets every request through.
+	BreakerClosed BreakerState = 0
+	// BreakerHalfOpen lets a few probe requests through.
+	BreakerHalfOpen BreakerState = 1
+	// BreakerOpen refuses every request without sending it.
+	BreakerOpen BreakerState = 2
+)
+
+// String returns "closed", "half-open" or "open", and "unknown" for a value
+// out of range.
+func (s BreakerState) String() string {
+	switch s {
+	case BreakerClosed:
+		return "closed"
+	case BreakerHalfOpen:
+		return "half-open"
+	case BreakerOpen:
+		return "open"
+	}
+	return "unknown"
+}
+
+func (s BreakerState) valid() bool { return s >= BreakerClosed && s <= BreakerOpen }

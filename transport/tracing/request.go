@@ -55,8 +55,20 @@ func (l *requestLayer) RoundTrip(req *http.Request) (*http.Response, error) {
 	obs := &requestObserver{t: t, url: req.URL, method: req.Method}
 	if tracer != nil {
 		route := t.route(req)
-		obs.name, obs.attrs = t.spanName(req, route), requestAttrs(req, route)
-		ctx, span = tracer.Start(ctx, obs.name, kindInternal, trace.WithAttributes(obs.attrs...))
+		obs.name = t.spanName(req, route)
+		// The request's attributes live in obs, not in a slice of their
+		// own, capped so that no append reaches the end attributes that
+		// follow them in obs.kv. The span starts with those the
+		// conventions ask samplers be given, and gets url.template (the
+		// last) with the outcome: each attribute at the start costs two
+		// copies, and the first at the end doubles the SDK's slice.
+		n := len(appendRequestAttrs(obs.kv[:0], req, route))
+		obs.attrs = obs.kv[:n:n]
+		if route != "" {
+			n--
+		}
+		obs.started = n
+		ctx, span = tracer.Start(ctx, obs.name, kindInternal, trace.WithAttributes(obs.kv[:n]...))
 	}
 	obs.Context, obs.span = ctx, span
 	// obs is the context too: it carries itself under requestKey for the
@@ -74,22 +86,24 @@ func (l *requestLayer) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return resp, nil
 	}
-	var end endAttrs
-	end.add(attrAttempts.Int(obs.retries + 1))
-	end.add(attrClass.String(out.Class.String()))
+	// The outcome's attributes, set now in one call (each takes the span's
+	// lock) from obs.kv, after the start attributes: no slice of their own.
+	end := obs.kv[obs.started:len(obs.attrs)]
+	end = append(end, attrAttempts.Int(obs.retries+1), attrClass.String(out.Class.String()))
 	if err != nil {
-		end.add(semconv.ErrorTypeKey.String(errorType(out, err)))
-		span.SetAttributes(end.copied()...)
+		end = append(end, semconv.ErrorTypeKey.String(errorType(out, err)))
+		span.SetAttributes(end...)
 		span.SetStatus(codes.Error, errorText(err))
 		span.End()
 		return nil, err
 	}
-	end.add(semconv.HTTPResponseStatusCode(resp.StatusCode))
+	end = append(end, semconv.HTTPResponseStatusCode(resp.StatusCode))
 	if resp.StatusCode >= 400 {
-		end.add(semconv.ErrorTypeKey.String(errorType(out, nil)))
+		end = append(end, semconv.ErrorTypeKey.String(errorType(out, nil)))
 		span.SetStatus(codes.Error, "")
 	}
-	resp.Body = trackOuter(resp, t.detailLimit(resp), span, end)
+	span.SetAttributes(end...)
+	resp.Body = trackOuter(resp, t.detailLimit(resp), span)
 	return resp, nil
 }
 
@@ -153,11 +167,14 @@ type requestObserver struct {
 	retries int
 
 	// The request's span name and attributes, for its attempts' spans to
-	// reuse: attempts share the request's URL and method.
-	url    *url.URL
-	method string
-	name   string
-	attrs  []attribute.KeyValue
+	// reuse: attempts share the request's URL and method. attrs is
+	// kv[:len(attrs)]; the span's end attributes follow it in kv.
+	url     *url.URL
+	method  string
+	name    string
+	attrs   []attribute.KeyValue
+	started int                                     // how many of attrs the span started with
+	kv      [maxRequestAttrs + 4]attribute.KeyValue // 4: attempts, class, status, error.type
 }
 
 // requestKey is the context key under which a requestObserver finds

@@ -18,10 +18,11 @@ import (
 // ScopeName is the instrumentation scope of the spans and metrics.
 const ScopeName = "github.com/resilient-http/resilient/transport/tracing"
 
-// Span kinds as ready-made options: building one per span would allocate.
+// Span kinds as ready-made options: building one per span would allocate,
+// and so would the variadic slice of an attempt's only option.
 var (
 	kindInternal = trace.WithSpanKind(trace.SpanKindInternal)
-	kindClient   = trace.WithSpanKind(trace.SpanKindClient)
+	clientStart  = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
 )
 
 // defaultDetailBytes bounds how much of an error body is captured for the
@@ -70,6 +71,7 @@ type Tracer struct {
 	state atomic.Pointer[tracerState]
 	inst  *instruments
 	names atomic.Pointer[spanNames] // of the route seen last
+	prop  atomic.Pointer[propagatorState]
 }
 
 // tracerState caches the tracer of the provider in use.
@@ -109,12 +111,6 @@ func (t *Tracer) lazy() {
 		}
 		t.inst = newInstruments(mp.Meter(ScopeName))
 	})
-}
-
-// Middleware returns the composition of [Tracer.Around] for a Tracer made
-// from cfg: the request span outside inner, the attempt spans inside it.
-func Middleware(cfg Config, inner func(http.RoundTripper) http.RoundTripper) func(http.RoundTripper) http.RoundTripper {
-	return New(cfg).Around(inner)
 }
 
 // Around returns a middleware that traces the logical request outside inner
@@ -165,25 +161,70 @@ func isNoop(tp, global trace.TracerProvider) bool {
 	return isGlobalPlaceholder(tp) && tp == global
 }
 
-func isGlobalPlaceholder(tp trace.TracerProvider) bool {
-	typ := reflect.TypeOf(tp)
+// isGlobalPlaceholder reports whether v is one of OpenTelemetry's global
+// placeholders, which delegate to what is installed later.
+func isGlobalPlaceholder(v any) bool {
+	typ := reflect.TypeOf(v)
 	return typ.Kind() == reflect.Pointer && typ.Elem().PkgPath() == "go.opentelemetry.io/otel/internal/global"
 }
 
 // comparable reports whether v can be compared with == without panicking.
 func comparable(v any) bool { return v == nil || reflect.TypeOf(v).Comparable() }
 
+// propagator returns the propagator to inject with now, or nil when it
+// injects no field (then no header is copied).
 func (t *Tracer) propagator() propagation.TextMapPropagator {
-	if t.cfg.Propagator != nil {
-		return t.cfg.Propagator
+	p := t.cfg.Propagator
+	if p == nil {
+		p = otel.GetTextMapPropagator()
 	}
-	return otel.GetTextMapPropagator()
+	// Fields allocates its answer on every call (TraceContext's does):
+	// ask once per propagator.
+	if c := t.prop.Load(); c != nil && same(c.prop, p) {
+		return c.injects
+	}
+	var injects propagation.TextMapPropagator
+	if len(p.Fields()) > 0 {
+		injects = p
+	}
+	// OpenTelemetry's global placeholder delegates to the propagator set
+	// later, whose fields may differ: not cached.
+	if !isGlobalPlaceholder(p) {
+		t.prop.Store(&propagatorState{prop: p, injects: injects})
+	}
+	return injects
 }
 
-// BreakerStateChanged records a circuit breaker's change of state (a counter
-// and the current-state gauge). Pass it the breaker layer's state-change
-// callback, converting its states with String(); names are breaker keys.
-func (t *Tracer) BreakerStateChanged(name, from, to string) {
+// same reports whether a and b are the same value: equal if comparable,
+// and for slices (a composite propagator is one) the same elements in
+// memory, which the global propagator, stored once, keeps.
+func same(a, b any) bool {
+	ta, tb := reflect.TypeOf(a), reflect.TypeOf(b)
+	switch {
+	case ta != tb:
+		return false
+	case ta == nil || ta.Comparable():
+		return a == b
+	case ta.Kind() == reflect.Slice:
+		va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
+		return va.Len() == vb.Len() && (va.Len() == 0 || va.Pointer() == vb.Pointer())
+	}
+	return false
+}
+
+// propagatorState caches whether a propagator injects anything.
+type propagatorState struct {
+	prop    propagation.TextMapPropagator
+	injects propagation.TextMapPropagator // prop, or nil if it has no fields
+}
+
+// BreakerStateChanged records a circuit breaker's change of state: the
+// resilient.breaker.transitions counter and the resilient.breaker.state
+// gauge (see [BreakerState] for its values). Call it from the breaker
+// layer's state-change callback, mapping breaker.State to [BreakerState]
+// case by case; names are breaker keys. A state out of range is counted
+// under "unknown" and leaves the gauge as it was.
+func (t *Tracer) BreakerStateChanged(name string, from, to BreakerState) {
 	t.lazy()
 	t.inst.breakerChanged(name, from, to)
 }

@@ -123,7 +123,8 @@ func TestRetriedRequestMakesParentAndAttemptSpans(t *testing.T) {
 		t.Fatalf("parent span = %v, want an internal span named GET /v1/jobs/{id}", parent)
 	}
 	pa := attrs(parent.Attributes())
-	if pa["http.response.status_code"].AsInt64() != 200 || pa["resilient.attempts"].AsInt64() != 3 {
+	if pa["http.response.status_code"].AsInt64() != 200 || pa["resilient.attempts"].AsInt64() != 3 ||
+		pa["url.template"].AsString() != "/v1/jobs/{id}" || pa["http.request.method"].AsString() != "GET" {
 		t.Errorf("parent attributes = %v", pa)
 	}
 	if got := pa["url.full"].AsString(); strings.Contains(got, "s3cr3t") || !strings.Contains(got, "token=REDACTED") {
@@ -163,7 +164,8 @@ func TestRetriedRequestMakesParentAndAttemptSpans(t *testing.T) {
 		if i > 0 && resend.AsInt64() != int64(i) {
 			t.Errorf("attempt %d resend_count = %v, want %d", i+1, resend, i)
 		}
-		if a["http.request.method"].AsString() != "GET" || a["server.address"].AsString() != "127.0.0.1" || a["server.port"].AsInt64() == 0 {
+		if a["http.request.method"].AsString() != "GET" || a["server.address"].AsString() != "127.0.0.1" || a["server.port"].AsInt64() == 0 ||
+			a["url.template"].AsString() != "/v1/jobs/{id}" {
 			t.Errorf("attempt %d lacks the conventions' attributes: %v", i+1, a)
 		}
 		if i < 2 {
@@ -357,7 +359,7 @@ func TestMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	f.tracer.BreakerStateChanged("http://x", "closed", "open")
+	f.tracer.BreakerStateChanged("http://x", tracing.BreakerClosed, tracing.BreakerOpen)
 
 	var rm metricdata.ResourceMetrics
 	if err := f.reader.Collect(context.Background(), &rm); err != nil {
@@ -398,6 +400,48 @@ func countPoints(h metricdata.Histogram[float64]) uint64 {
 		n += dp.Count
 	}
 	return n
+}
+
+// Breaker states reach the metrics typed: the gauge reports 0 closed, 1
+// half-open, 2 open, and the transitions name the states; a state out of
+// range is counted as "unknown" and leaves the gauge alone.
+func TestBreakerStateChanged(t *testing.T) {
+	f := newFixture(t)
+	steps := []struct {
+		from, to  tracing.BreakerState
+		toName    string
+		wantGauge int64
+	}{
+		{tracing.BreakerClosed, tracing.BreakerOpen, "open", 2},
+		{tracing.BreakerOpen, tracing.BreakerHalfOpen, "half-open", 1},
+		{tracing.BreakerHalfOpen, tracing.BreakerClosed, "closed", 0},
+		{tracing.BreakerClosed, tracing.BreakerState(7), "unknown", 0},
+	}
+	for _, st := range steps {
+		f.tracer.BreakerStateChanged("b", st.from, st.to)
+		var rm metricdata.ResourceMetrics
+		if err := f.reader.Collect(context.Background(), &rm); err != nil {
+			t.Fatal(err)
+		}
+		var gauge metricdata.Gauge[int64]
+		var transitions metricdata.Sum[int64]
+		for _, sm := range rm.ScopeMetrics {
+			for _, m := range sm.Metrics {
+				switch m.Name {
+				case "resilient.breaker.state":
+					gauge, _ = m.Data.(metricdata.Gauge[int64])
+				case "resilient.breaker.transitions":
+					transitions, _ = m.Data.(metricdata.Sum[int64])
+				}
+			}
+		}
+		if len(gauge.DataPoints) != 1 || gauge.DataPoints[0].Value != st.wantGauge {
+			t.Errorf("after %v → %v: resilient.breaker.state = %+v, want %d", st.from, st.to, gauge.DataPoints, st.wantGauge)
+		}
+		if n := sumOf(transitions, "resilient.breaker.to", st.toName); n != 1 {
+			t.Errorf("after %v → %v: transitions to %q = %d, want 1", st.from, st.to, st.toName, n)
+		}
+	}
 }
 
 func sumOf(s metricdata.Sum[int64], key, value string) int64 {
