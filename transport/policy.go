@@ -36,8 +36,10 @@ const (
 // and the default timeouts (nothing waits forever on a silent server).
 type Policy struct {
 	// Retry configures the retry layer; zero fields take retry's defaults.
-	// A nil Retry.Budget shares the stack's budget; set one for a budget of
-	// this policy's own.
+	// A zero Retry.BudgetPolicy shares the stack's budget (built from the
+	// default policy's); a non-zero one gives this policy a budget of its
+	// own, built by the stack. Retry.Budget, a live budget, is shared with
+	// whatever else it is given to.
 	Retry retry.Policy
 
 	// Breaker configures the circuit breakers. A zero Breaker shares the
@@ -70,7 +72,8 @@ type Policy struct {
 	// BodyIdleTimeout cuts a response body when no byte of it arrives for
 	// that long: the read fails with an error matching
 	// [ErrBodyIdleTimeout]. Zero means [DefaultBodyIdleTimeout] (1 min);
-	// [NoTimeout] means a body may stall forever.
+	// [NoTimeout] means a body may stall forever. The error also matches
+	// timeout.ErrBodyIdle.
 	BodyIdleTimeout time.Duration
 
 	// RetryStatuses are extra status codes to retry (e.g. 409), and
