@@ -56,7 +56,7 @@ func LoadConfig(path string) (Config, error) {
 // what it names, except "breaker" and the retry "budget": an endpoint that
 // names one gets breakers (or a budget) of its own, starting from the
 // default's settings; one that does not shares the default's (see
-// [Policy.Breaker] and [retry.Policy.BudgetPolicy]). A "budget" comes back
+// [Policy.Breaker] and [retry.Policy.Budget]). A "budget" comes back
 // with its three fields explicit, the defaults filled in.
 //
 // A Config holds no live state: the [Stack] builds breakers, budgets and
@@ -134,7 +134,7 @@ func ParseConfig(data []byte) (Config, error) {
 		p := def
 		// Shared unless the endpoint names "breaker" or "budget".
 		p.Breaker = breaker.Policy{}
-		p.Retry.BudgetPolicy = retry.BudgetPolicy{}
+		p.Retry.Budget = retry.BudgetPolicy{}
 		from := origins{maxRetryAfter: "default", maxElapsed: "default", timeout: "default"}
 		if err := decodePolicy(endpoints[pattern], path, &p, def, &from); err != nil {
 			return Config{}, err
@@ -175,7 +175,7 @@ func memberPath(path, name string) string {
 func decodePolicy(raw json.RawMessage, path string, p *Policy, inherited Policy, from *origins) error {
 	return decodeObject(raw, path, fields{
 		"retry": func(raw json.RawMessage) error {
-			return decodeRetry(raw, path, p, inherited.Retry.BudgetPolicy, from)
+			return decodeRetry(raw, path, p, inherited.Retry.Budget, from)
 		},
 		"breaker": func(raw json.RawMessage) error {
 			p.Breaker = inherited.Breaker
@@ -217,7 +217,7 @@ func decodeRetry(raw json.RawMessage, policyPath string, p *Policy, inherited re
 		"wait_for_breaker":        boolField(&r.WaitForBreaker),
 		"budget": func(raw json.RawMessage) error {
 			// Spelled out, so that a policy that names "budget" never holds
-			// the zero BudgetPolicy, which means "share the default's".
+			// the zero Retry.Budget, which means "share the default's".
 			b := explicitBudget(inherited)
 			err := decodeObject(raw, path+".budget", fields{
 				"ratio":          numberField(&b.Ratio, 0, 10),
@@ -230,7 +230,7 @@ func decodeRetry(raw json.RawMessage, policyPath string, p *Policy, inherited re
 			if b.Window <= 0 {
 				return &ConfigError{Field: path + ".budget.window", Err: errors.New("must be positive")}
 			}
-			r.BudgetPolicy = b
+			r.Budget = b
 			return nil
 		},
 	})
@@ -523,8 +523,8 @@ func sortedKeys[V any](m map[string]V) []string {
 //
 // A Config that ParseConfig returned reads back equal, but for what no
 // file holds: the code-only hooks (classifiers, Backoff, Key,
-// OnStateChange, OnLatch, Tracing) and live state (a retry.Policy.Budget
-// given to share one budget; its BudgetPolicy is what files hold). A
+// OnStateChange, OnLatch, Tracing) and live state (a retry.Policy.SharedBudget
+// given to share one budget; its Budget is what files hold). A
 // Config built in code reads back as a Stack would run it: a negative
 // duration that is not a timeout, which means the default, is written as
 // "0s", an endpoint's zero count that a file cannot hold (max_attempts,
@@ -584,11 +584,11 @@ func encodeRetry(r, base retry.Policy) *object {
 	o.duration("max_retry_after", r.MaxRetryAfter, base.MaxRetryAfter)
 	o.bool("require_idempotency_key", r.RequireIdempotencyKey, base.RequireIdempotencyKey)
 	o.bool("wait_for_breaker", r.WaitForBreaker, base.WaitForBreaker)
-	// The zero BudgetPolicy shares the default's budget (or, for the
+	// The zero Retry.Budget shares the default's budget (or, for the
 	// default, means the defaults): nothing to write. Any other is the
 	// policy's own, written whole.
-	if r.BudgetPolicy != (retry.BudgetPolicy{}) {
-		b := explicitBudget(r.BudgetPolicy)
+	if r.Budget != (retry.BudgetPolicy{}) {
+		b := explicitBudget(r.Budget)
 		var bo object
 		bo.addValue("ratio", max(b.Ratio, 0))
 		bo.addValue("min_per_second", max(b.MinPerSecond, 0))

@@ -37,7 +37,7 @@ func TestParsePartnerPolicyFile(t *testing.T) {
 	// Overridden fields, and inherited ones.
 	if e.Retry.MaxAttempts != 4 || e.Retry.MaxRetryAfter != time.Minute || e.AttemptTimeout != 30*time.Second ||
 		e.Retry.BaseDelay != 100*time.Millisecond ||
-		e.Retry.BudgetPolicy != (retry.BudgetPolicy{Ratio: 0.1, MinPerSecond: 1, Window: 30 * time.Second}) || e.Retry.Budget != nil {
+		e.Retry.Budget != (retry.BudgetPolicy{Ratio: 0.1, MinPerSecond: 1, Window: 30 * time.Second}) || e.Retry.SharedBudget != nil {
 		t.Errorf("POST /v1/enhancements = %+v", e)
 	}
 	// Issue 12 item 7: a Retry-After of up to 60s can be waited out.
@@ -346,19 +346,19 @@ func TestConfigRoundTrip(t *testing.T) {
 		// Issue 13 item 6: budgets are data, written whole when a policy has
 		// its own, and read back equal.
 		{name: "budget of its own", cfg: Config{
-			Default: Policy{Retry: retry.Policy{BudgetPolicy: retry.BudgetPolicy{Ratio: 0.5, MinPerSecond: 1, Window: 5 * time.Second}}},
+			Default: Policy{Retry: retry.Policy{Budget: retry.BudgetPolicy{Ratio: 0.5, MinPerSecond: 1, Window: 5 * time.Second}}},
 			Endpoints: map[string]Policy{
-				"GET /own":    {Retry: retry.Policy{BudgetPolicy: retry.BudgetPolicy{Ratio: 0.5, MinPerSecond: 1, Window: 5 * time.Second}}},
+				"GET /own":    {Retry: retry.Policy{Budget: retry.BudgetPolicy{Ratio: 0.5, MinPerSecond: 1, Window: 5 * time.Second}}},
 				"GET /shared": {},
 			},
 		}, json: []string{`"default":{"retry":{"budget":{"ratio":0.5,"min_per_second":1,"window":"5s"}`,
 			`"GET /own":{"retry":{"budget":{"ratio":0.5,"min_per_second":1,"window":"5s"}}`},
 			not: []string{`"GET /shared":{"retry"`}},
 		{name: "budget as a Stack runs it", cfg: Config{Default: Policy{Retry: retry.Policy{
-			BudgetPolicy: retry.BudgetPolicy{Ratio: -1, MinPerSecond: 3}, Budget: retry.NewBudget(1, 1, time.Second)}}},
+			Budget: retry.BudgetPolicy{Ratio: -1, MinPerSecond: 3}, SharedBudget: retry.NewBudget(1, 1, time.Second)}}},
 			want: func(t *testing.T) Config {
 				return Config{Default: resolved(t, Policy{Retry: retry.Policy{
-					BudgetPolicy: retry.BudgetPolicy{Ratio: 0, MinPerSecond: 3, Window: retry.DefaultBudgetWindow}}})}
+					Budget: retry.BudgetPolicy{Ratio: 0, MinPerSecond: 3, Window: retry.DefaultBudgetWindow}}})}
 			}, json: []string{`"budget":{"ratio":0,"min_per_second":3,"window":"10s"}`}},
 		{name: "pattern needing escapes", cfg: Config{Endpoints: map[string]Policy{`GET /a/"q"/<b>`: {NoRetry: true}}}},
 	}
@@ -566,13 +566,13 @@ func TestConfigBudgetsPerStack(t *testing.T) {
 	}
 
 	// Sharing is explicit: the same live Budget in both.
-	cfg.Default.Retry.Budget = retry.NewBudget(0, 0.1, 10*time.Second)
+	cfg.Default.Retry.SharedBudget = retry.NewBudget(0, 0.1, 10*time.Second)
 	a, b = newClient(t, cfg), newClient(t, cfg)
 	get(t, a, "/x")
 	if got := get(t, b, "/x"); got != 1 {
 		t.Errorf("a client given the Budget another spent: %d attempts, want 1", got)
 	}
-	if cfg.Endpoints["GET /own"].Retry.Budget != nil {
+	if cfg.Endpoints["GET /own"].Retry.SharedBudget != nil {
 		t.Error("NewClient wrote a live budget into the caller's Config")
 	}
 }
@@ -581,13 +581,7 @@ func TestConfigBudgetsPerStack(t *testing.T) {
 // knows is a Go field's name in snake_case, and every Go field that is not
 // code-only (json:"-") has a name in the file.
 func TestConfigNamesMatchGo(t *testing.T) {
-	// The one exception: a live retry.Policy.Budget takes the Go name, so
-	// the data that builds it is BudgetPolicy in Go, "budget" in files.
-	renamed := map[string]string{"BudgetPolicy": "budget"}
 	snake := func(name string) string {
-		if n, ok := renamed[name]; ok {
-			return n
-		}
 		var b strings.Builder
 		for i, r := range name {
 			if 'A' <= r && r <= 'Z' {

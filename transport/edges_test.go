@@ -588,8 +588,8 @@ func TestBudgetRoundTrips(t *testing.T) {
 			if name == "default" {
 				p, ok = c.Default, true
 			}
-			if !ok || p.Retry.BudgetPolicy != want || p.Retry.Budget != nil {
-				t.Errorf("%s: budget %+v (live %p), want %+v and no live budget; written %s", name, p.Retry.BudgetPolicy, p.Retry.Budget, want, b)
+			if !ok || p.Retry.Budget != want || p.Retry.SharedBudget != nil {
+				t.Errorf("%s: budget %+v (live %p), want %+v and no live budget; written %s", name, p.Retry.Budget, p.Retry.SharedBudget, want, b)
 			}
 		}
 	}

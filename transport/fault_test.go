@@ -235,7 +235,7 @@ func TestFaultBadCallerInput(t *testing.T) {
 	}
 	// Odd policy values fall back to defaults rather than misbehave.
 	odd := transport.Policy{
-		Retry:   retry.Policy{MaxAttempts: -3, BaseDelay: -time.Second, MaxDelay: -1, MaxElapsed: -1, MaxRetryAfter: -1, Budget: retry.NewBudget(-1, -1, -1)},
+		Retry:   retry.Policy{MaxAttempts: -3, BaseDelay: -time.Second, MaxDelay: -1, MaxElapsed: -1, MaxRetryAfter: -1, SharedBudget: retry.NewBudget(-1, -1, -1)},
 		Breaker: breaker.Policy{MinRequests: 0, FailureRatio: -2, MaxKeys: -5, OpenTimeout: -1},
 	}
 	oc := newClient(t, srv.Client(), odd)

@@ -86,7 +86,7 @@ func TestLoadAgainstFlappingServer(t *testing.T) {
 	defer counter.next.CloseIdleConnections() // in case of an early failure
 	fast := retry.Policy{
 		MaxAttempts: maxAttempts, BaseDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond,
-		Budget: retry.NewBudget(1, 1e6, time.Second), // retries limited by the policy alone
+		SharedBudget: retry.NewBudget(1, 1e6, time.Second), // retries limited by the policy alone
 	}
 	noKey := fast
 	noKey.RequireIdempotencyKey = true

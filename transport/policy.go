@@ -36,9 +36,9 @@ const (
 // and the default timeouts (nothing waits forever on a silent server).
 type Policy struct {
 	// Retry configures the retry layer; zero fields take retry's defaults.
-	// A zero Retry.BudgetPolicy shares the stack's budget (built from the
+	// A zero Retry.Budget shares the stack's budget (built from the
 	// default policy's); a non-zero one gives this policy a budget of its
-	// own, built by the stack. Retry.Budget, a live budget, is shared with
+	// own, built by the stack. Retry.SharedBudget, a live budget, is shared with
 	// whatever else it is given to.
 	Retry retry.Policy
 

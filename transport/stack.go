@@ -103,9 +103,9 @@ func NewStack(next http.RoundTripper, cfg Config) (*Stack, error) {
 	// The stack's budget, built here unless the caller gave one to share:
 	// a Config holds no live state, so two stacks built from one share
 	// nothing they were not told to.
-	b.budget = cfg.Default.Retry.Budget
+	b.budget = cfg.Default.Retry.SharedBudget
 	if b.budget == nil {
-		b.budget = cfg.Default.Retry.BudgetPolicy.New()
+		b.budget = cfg.Default.Retry.Budget.New()
 	}
 	b.sharedBreaker = breaker.Middleware(b.breakerPolicy(cfg.Default))
 
@@ -399,12 +399,12 @@ func (b *builder) build(pattern string, p Policy, def bool) (*route, *breaker.Tr
 		if rp.Classifier == nil {
 			rp.Classifier = p.classifier()
 		}
-		if rp.Budget == nil {
-			// An endpoint's zero BudgetPolicy shares the stack's budget;
+		if rp.SharedBudget == nil {
+			// An endpoint's zero Retry.Budget shares the stack's budget;
 			// any other gets a budget of its own.
-			rp.Budget = b.budget
-			if !def && rp.BudgetPolicy != (retry.BudgetPolicy{}) {
-				rp.Budget = rp.BudgetPolicy.New()
+			rp.SharedBudget = b.budget
+			if !def && rp.Budget != (retry.BudgetPolicy{}) {
+				rp.SharedBudget = rp.Budget.New()
 			}
 		}
 		rt = retry.New(rt, rp)

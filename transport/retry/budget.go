@@ -16,7 +16,7 @@ const (
 )
 
 // BudgetPolicy describes a [Budget]: what a policy file holds, and what
-// [Policy.BudgetPolicy] asks each Transport (or transport.Stack) to build a
+// [Policy.Budget] asks each Transport (or transport.Stack) to build a
 // Budget from. It is data, safe to copy and compare: two Transports built
 // from one BudgetPolicy get a Budget each, sharing nothing.
 //
@@ -73,8 +73,8 @@ const budgetBuckets = 10
 //
 // The zero Budget is valid, but it allows no retries: its ratio and floor
 // are zero, as in NewBudget(0, 0, 0). Use [NewBudget] or [BudgetPolicy.New]
-// for a working one, or leave [Policy.Budget] nil: each Transport (each
-// transport.Stack) then builds its own from [Policy.BudgetPolicy].
+// for a working one, or leave [Policy.SharedBudget] nil: each Transport (each
+// transport.Stack) then builds its own from [Policy.Budget].
 type Budget struct {
 	ratio   float64
 	reserve float64
@@ -126,7 +126,7 @@ func (b *Budget) deposit() {
 // budget allows it.
 func (b *Budget) withdraw(now time.Duration) bool {
 	if b.width == 0 {
-		return false // the zero Budget: nothing to divide time by, no retries to give
+		return false // the zero SharedBudget: nothing to divide time by, no retries to give
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -35,7 +35,7 @@ func runRequests(t *testing.T, tr *Transport, n int) {
 func TestBudgetCapsRetriesUnderTotalFailure(t *testing.T) {
 	down := &statusRT{status: 500}
 	ft := newFakeTime()
-	tr := newFake(down, Policy{MaxAttempts: 3, Budget: newBudget(0.2, 0, 10*time.Second, ft.Now())}, ft)
+	tr := newFake(down, Policy{MaxAttempts: 3, SharedBudget: newBudget(0.2, 0, 10*time.Second, ft.Now())}, ft)
 	tr.sleep = func(context.Context, time.Duration) error { return nil } // all within one window
 	runRequests(t, tr, 100)
 	retries := down.calls.Load() - 100
@@ -64,7 +64,7 @@ func TestBudgetNotChargedForPermanentOutcomes(t *testing.T) {
 	bad := &statusRT{status: 422}
 	ft := newFakeTime()
 	b := newBudget(0, 1, time.Second, ft.Now()) // exactly one retry per second
-	tr := newFake(bad, Policy{Budget: b}, ft)
+	tr := newFake(bad, Policy{SharedBudget: b}, ft)
 	runRequests(t, tr, 50)
 	if !b.withdraw(ft.Now()) {
 		t.Error("50 requests ending in 422 used up the budget; terminal 4xx must cost nothing")
@@ -75,7 +75,7 @@ func TestBudgetRefills(t *testing.T) {
 	down := &statusRT{status: 503}
 	ft := newFakeTime()
 	b := newBudget(0, 1, 10*time.Second, ft.Now()) // 10 retries per 10s window
-	tr := newFake(down, Policy{MaxAttempts: 2, Budget: b}, ft)
+	tr := newFake(down, Policy{MaxAttempts: 2, SharedBudget: b}, ft)
 	tr.sleep = func(context.Context, time.Duration) error { return nil }
 
 	runRequests(t, tr, 30)
@@ -94,7 +94,7 @@ func TestBudgetRefills(t *testing.T) {
 func TestBudgetCountsWaitingRetries(t *testing.T) {
 	down := &statusRT{status: 500}
 	b := NewBudget(0, 1, time.Second) // one retry in flight or waiting at a time
-	tr := New(down, Policy{MaxAttempts: 2, Budget: b})
+	tr := New(down, Policy{MaxAttempts: 2, SharedBudget: b})
 	release := make(chan struct{})
 	var waiting atomic.Int32
 	tr.sleep = func(ctx context.Context, d time.Duration) error {
@@ -181,7 +181,7 @@ func TestBudgetQuietSpellIsConservative(t *testing.T) {
 func TestZeroBudget(t *testing.T) {
 	down := &statusRT{status: 503}
 	ft := newFakeTime()
-	tr := newFake(down, Policy{MaxAttempts: 3, Budget: &Budget{}}, ft)
+	tr := newFake(down, Policy{MaxAttempts: 3, SharedBudget: &Budget{}}, ft)
 	tr.sleep = func(context.Context, time.Duration) error { return nil }
 	runRequests(t, tr, 5)
 	if got := down.calls.Load(); got != 5 {
@@ -239,7 +239,7 @@ func TestBudgetPolicyNew(t *testing.T) {
 func TestPolicyBudgetPerTransport(t *testing.T) {
 	ft := newFakeTime()
 	noWait := func(context.Context, time.Duration) error { return nil }
-	p := Policy{MaxAttempts: 2, BudgetPolicy: BudgetPolicy{MinPerSecond: 1, Window: 10 * time.Second}} // 10 retries
+	p := Policy{MaxAttempts: 2, Budget: BudgetPolicy{MinPerSecond: 1, Window: 10 * time.Second}} // 10 retries
 	downA, downB := &statusRT{status: 503}, &statusRT{status: 503}
 	a, b := newFake(downA, p, ft), newFake(downB, p, ft)
 	a.sleep, b.sleep = noWait, noWait
@@ -252,13 +252,13 @@ func TestPolicyBudgetPerTransport(t *testing.T) {
 		t.Errorf("attempts through a second Transport from the same Policy = %d, want 2: it shares the first's budget", got)
 	}
 
-	// An explicit Budget overrides BudgetPolicy, and is what sharing takes.
-	p.Budget = &Budget{}
+	// An explicit SharedBudget overrides Budget, and is what sharing takes.
+	p.SharedBudget = &Budget{}
 	down := &statusRT{status: 503}
 	c := newFake(down, p, ft)
 	c.sleep = noWait
 	runRequests(t, c, 3)
 	if got := down.calls.Load(); got != 3 {
-		t.Errorf("attempts with Policy.Budget = &Budget{} = %d, want 3: Budget overrides BudgetPolicy", got)
+		t.Errorf("attempts with Policy.SharedBudget = &Budget{} = %d, want 3: SharedBudget overrides Budget", got)
 	}
 }

@@ -29,7 +29,7 @@ func TestWithMaxAttempts(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := newScript(t, step{status: 503, body: "down"})
 			ft := newFakeTime()
-			tr := newFake(srv.Client().Transport, Policy{MaxAttempts: tc.policy, Budget: NewBudget(100, 1e6, time.Second)}, ft)
+			tr := newFake(srv.Client().Transport, Policy{MaxAttempts: tc.policy, SharedBudget: NewBudget(100, 1e6, time.Second)}, ft)
 			rec := &recorder{}
 			ctx := errclass.WithObserver(context.Background(), rec)
 			if tc.override != 0 {
@@ -68,7 +68,7 @@ func TestOverrideReadOnlyWhenRetrying(t *testing.T) {
 	stub := roundTripperFunc(func(*http.Request) (*http.Response, error) {
 		return &http.Response{StatusCode: status, Header: http.Header{}, Body: http.NoBody}, nil
 	})
-	tr := newFake(stub, Policy{MaxAttempts: 4, Budget: NewBudget(100, 1e6, time.Second)}, newFakeTime())
+	tr := newFake(stub, Policy{MaxAttempts: 4, SharedBudget: NewBudget(100, 1e6, time.Second)}, newFakeTime())
 	ctx := &countingCtx{Context: WithMaxAttempts(context.Background(), 3)}
 	req := httptest.NewRequest(http.MethodGet, "http://127.0.0.1/", nil).WithContext(ctx)
 	mustRoundTrip(t, tr, req)

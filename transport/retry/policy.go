@@ -70,18 +70,18 @@ type Policy struct {
 	// [errclass.Classify].
 	Classifier errclass.Classifier `json:"-"`
 
-	// BudgetPolicy describes the retry budget: how many retries the
-	// Transport may add to its traffic. Each Transport builds a Budget of
+	// Budget describes the retry budget: how many retries the Transport
+	// may add to its traffic. Each Transport builds a live [*Budget] of
 	// its own from it (as does each transport.Stack), so that two built
 	// from one Policy share nothing. The zero BudgetPolicy means the
 	// defaults. Policy files spell it "budget".
-	BudgetPolicy BudgetPolicy
+	Budget BudgetPolicy
 
-	// Budget, if set, is a live Budget to use instead of one built from
-	// BudgetPolicy, which it overrides: give the same Budget to several
-	// Transports (or Stacks) to make them share it. Code only: it is
-	// state, not policy, and policy files cannot set it.
-	Budget *Budget `json:"-"`
+	// SharedBudget, if set, is a live budget to use instead of one built
+	// from Budget, which it overrides: give the same SharedBudget to
+	// several Transports (or Stacks) to make them share it. Code only: it
+	// is state, not policy, and policy files cannot set it.
+	SharedBudget *Budget `json:"-"`
 }
 
 // withDefaults returns p with its zero fields filled in.
@@ -104,8 +104,8 @@ func (p Policy) withDefaults() Policy {
 	if p.Classifier == nil {
 		p.Classifier = errclass.Classify
 	}
-	if p.Budget == nil {
-		p.Budget = p.BudgetPolicy.New()
+	if p.SharedBudget == nil {
+		p.SharedBudget = p.Budget.New()
 	}
 	if p.Backoff == nil {
 		base, maxDelay := p.BaseDelay, p.MaxDelay

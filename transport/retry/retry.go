@@ -61,7 +61,7 @@ func New(next http.RoundTripper, p Policy) *Transport {
 }
 
 // Middleware returns a function that wraps a RoundTripper in a Transport
-// with policy p. Every Transport it makes shares one [Budget] (p.Budget, or
+// with policy p. Every Transport it makes shares one [Budget] (p.SharedBudget, or
 // one made here), so a chain built twice from it keeps a single allowance.
 func Middleware(p Policy) func(http.RoundTripper) http.RoundTripper {
 	p = p.withDefaults()
@@ -97,7 +97,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, fmt.Errorf("retry: %w: nil request or URL", errclass.ErrInvalidRequest)
 	}
-	t.p.Budget.deposit()
+	t.p.SharedBudget.deposit()
 
 	// The first attempt is the caller's request itself: no clone, no
 	// context value, no backoff. Most requests end here.
@@ -210,7 +210,7 @@ func (t *Transport) plan(req *http.Request, start time.Duration, n, limit int, o
 	}
 	// Charge the budget now, not when the attempt is sent, so that retries
 	// waiting out their backoff count too.
-	if !t.p.Budget.withdraw(now) {
+	if !t.p.SharedBudget.withdraw(now) {
 		return 0, false, errclass.StopBudgetExhausted
 	}
 	return delay, fromHint, ""

@@ -616,7 +616,7 @@ func TestClassifierReplaced(t *testing.T) {
 }
 
 func TestMiddlewareSharesBudget(t *testing.T) {
-	mw := Middleware(Policy{Budget: NewBudget(0, 1, time.Second)}) // one retry per second in all
+	mw := Middleware(Policy{SharedBudget: NewBudget(0, 1, time.Second)}) // one retry per second in all
 	fail := roundTripperFunc(func(*http.Request) (*http.Response, error) {
 		return &http.Response{StatusCode: 500, Header: http.Header{}, Body: http.NoBody}, nil
 	})
@@ -734,7 +734,7 @@ func TestObserverSeesDecisions(t *testing.T) {
 
 	// A budget refusal is reported too.
 	rec = &recorder{}
-	tr = newFake(srv.Client().Transport, Policy{Budget: newBudget(0, 0, time.Second, ft.Now())}, ft)
+	tr = newFake(srv.Client().Transport, Policy{SharedBudget: newBudget(0, 0, time.Second, ft.Now())}, ft)
 	req = req.WithContext(errclass.WithObserver(context.Background(), rec))
 	mustRoundTrip(t, tr, req)
 	if len(rec.gaveUp) != 1 || rec.gaveUp[0] != errclass.StopBudgetExhausted || len(rec.retries) != 0 {
@@ -771,7 +771,7 @@ func backoffSleeps(t *testing.T, p Policy, requests int) [][]time.Duration {
 	fail := roundTripperFunc(func(*http.Request) (*http.Response, error) {
 		return &http.Response{StatusCode: 500, Header: http.Header{}, Body: http.NoBody}, nil
 	})
-	p.Budget = NewBudget(100, 1e6, time.Second) // never the limit here
+	p.SharedBudget = NewBudget(100, 1e6, time.Second) // never the limit here
 	out := make([][]time.Duration, requests)
 	for i := range out {
 		ft := newFakeTime()

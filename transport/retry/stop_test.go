@@ -80,7 +80,7 @@ func TestStopReasons(t *testing.T) {
 		attempts int
 	}{
 		{"attempt limit", Policy{MaxAttempts: 2}, 0, false, 0, errclass.StopAttemptsExhausted, ErrExhausted, 2},
-		{"budget", Policy{Budget: NewBudget(0, 0, time.Second)}, 0, false, 0, errclass.StopBudgetExhausted, ErrBudgetExhausted, 1},
+		{"budget", Policy{SharedBudget: NewBudget(0, 0, time.Second)}, 0, false, 0, errclass.StopBudgetExhausted, ErrBudgetExhausted, 1},
 		{"body without GetBody", Policy{}, 0, true, 0, errclass.StopNotReplayable, ErrNotReplayable, 1},
 		{"5xx of a POST without Idempotency-Key", Policy{RequireIdempotencyKey: true}, 0, false, 503, errclass.StopNotIdempotent, nil, 1},
 		{"context deadline", with(slow, func(p *Policy) { p.MaxElapsed = 24 * time.Hour }), time.Minute, false, 0, errclass.StopContextDeadline, ErrContextDeadline, 1},

@@ -277,7 +277,7 @@ func TestGiveUpRecorded(t *testing.T) {
 		{"attempts exhausted", http.StatusServiceUnavailable,
 			retry.Policy{MaxAttempts: 2, BaseDelay: time.Millisecond}, nil, "attempts_exhausted", 2},
 		{"budget exhausted", http.StatusTooManyRequests,
-			retry.Policy{Budget: retry.NewBudget(0, 0, time.Second)}, nil, "budget_exhausted", 1},
+			retry.Policy{SharedBudget: retry.NewBudget(0, 0, time.Second)}, nil, "budget_exhausted", 1},
 		{"not replayable", http.StatusServiceUnavailable,
 			retry.Policy{}, strings.NewReader("data"), "not_replayable", 1},
 	}
