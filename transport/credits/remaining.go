@@ -317,7 +317,9 @@ func (s *scanner) integer(complete bool) (int64, bool) {
 		if !complete {
 			return 0, false
 		}
-	case strings.IndexByte(".eE", s.data[s.i]) >= 0: // not an integer
+	case strings.IndexByte(" \t\r\n,}]", s.data[s.i]) < 0:
+		// Only whitespace or the end of the value may follow a number:
+		// "1.5", "1e3" are not integers, "0x10", "0abc", `0"` not JSON.
 		return 0, false
 	}
 	if neg {

@@ -569,3 +569,25 @@ func FuzzFindInt(f *testing.F) {
 		}
 	})
 }
+
+// Found by an attack: a number followed by anything but whitespace or the
+// end of its value is malformed and ignored, not read as its digits.
+func TestFindIntRejectsTrailingGarbage(t *testing.T) {
+	path := []string{"meta", "imports_remaining"}
+	for _, in := range []string{`{"meta":{"imports_remaining":0x10}}`, `{"meta":{"imports_remaining":0abc}}`,
+		`{"meta":{"imports_remaining":0"}}`, `{"meta":{"imports_remaining":0-1}}`, `{"meta":{"imports_remaining":0+}}`,
+		`{"meta":{"imports_remaining":1.5}}`, `{"meta":{"imports_remaining":1e3}}`} {
+		if n, ok := findInt([]byte(in), path, true); ok {
+			t.Errorf("findInt(%s) = %d, true; want ignored", in, n)
+		}
+	}
+	for in, want := range map[string]int64{
+		`{"meta":{"imports_remaining":0}}`:        0,
+		`{"meta":{"imports_remaining": 7 }}`:      7,
+		`{"meta":{"imports_remaining":-2,"x":1}}`: -2,
+	} {
+		if n, ok := findInt([]byte(in), path, true); !ok || n != want {
+			t.Errorf("findInt(%s) = %d, %v; want %d, true", in, n, ok, want)
+		}
+	}
+}

@@ -3,13 +3,15 @@ package timeout
 import "time"
 
 // Policy says how a [Transport] bounds requests. The zero Policy sets no
-// bound: the Transport passes requests through, allocating nothing.
+// bound: the Transport passes valid requests through, allocating nothing.
 type Policy struct {
 	// Headers bounds the wait for a response's headers, from the moment
 	// RoundTrip is called. A request cut by it fails with an [*Error]
 	// matching [ErrHeaders] and context.DeadlineExceeded. Once headers
-	// are in it no longer applies: the body is not cut by it. Zero or
-	// negative: no bound.
+	// are in it no longer applies: the body is not cut by it. The bound
+	// cancels the request's context: a RoundTripper below that ignores
+	// its context (net/http's honours it) returns when it returns, and
+	// the answer is then discarded as cut. Zero or negative: no bound.
 	Headers time.Duration
 
 	// BodyIdle cuts a response body when a Read waits that long for a

@@ -55,6 +55,12 @@ func (t *Transport) CloseIdleConnections() {
 // A (nil, nil) from below becomes an error matching
 // errclass.ErrNilResponse.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req == nil || req.URL == nil {
+		if req != nil && req.Body != nil {
+			req.Body.Close() // RoundTrippers close the request body, even on error
+		}
+		return nil, errInvalidRequest
+	}
 	p := &t.p
 	if p.Headers <= 0 && p.BodyIdle <= 0 {
 		resp, err := t.next.RoundTrip(req)
@@ -62,9 +68,6 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, t.nilResponse()
 		}
 		return resp, err
-	}
-	if req == nil {
-		return nil, errInvalidRequest
 	}
 	parent := req.Context()
 	cctx, cancel := context.WithCancelCause(parent)
@@ -129,7 +132,7 @@ func (p *Policy) headersCause() error {
 	return ErrHeaders
 }
 
-var errInvalidRequest = fmt.Errorf("timeout: %w: nil request", errclass.ErrInvalidRequest)
+var errInvalidRequest = fmt.Errorf("timeout: %w: nil request or URL", errclass.ErrInvalidRequest)
 
 // nilResponse is the error returned in place of next's (nil, nil), which
 // breaks the RoundTripper contract.

@@ -266,9 +266,15 @@ func TestNilNilBelowBecomesError(t *testing.T) {
 }
 
 func TestNilRequestWithBound(t *testing.T) {
-	_, err := New(rtFunc(nil), Policy{Headers: time.Second}).RoundTrip(nil)
-	if !errors.Is(err, errclass.ErrInvalidRequest) {
-		t.Errorf("RoundTrip(nil) error = %v, want ErrInvalidRequest", err)
+	// Every policy, the zero one included: a nil request or URL is an
+	// invalid request, never a panic below.
+	for _, p := range []Policy{{}, {Headers: time.Second}, {BodyIdle: time.Second}} {
+		if _, err := New(rtFunc(nil), p).RoundTrip(nil); !errors.Is(err, errclass.ErrInvalidRequest) {
+			t.Errorf("%+v: RoundTrip(nil) error = %v, want ErrInvalidRequest", p, err)
+		}
+		if _, err := New(rtFunc(nil), p).RoundTrip(&http.Request{Method: "GET", Header: http.Header{}}); !errors.Is(err, errclass.ErrInvalidRequest) {
+			t.Errorf("%+v: RoundTrip(no URL) error = %v, want ErrInvalidRequest", p, err)
+		}
 	}
 }
 
