@@ -33,19 +33,6 @@ func noTimeouts(p Policy) Policy {
 	return p
 }
 
-// bounded runs f and fails the test if it has not returned after d, so a
-// hang shows as a failure rather than a stuck suite.
-func bounded(t *testing.T, d time.Duration, f func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() { defer close(done); f() }()
-	select {
-	case <-done:
-	case <-time.After(d):
-		t.Fatalf("still running after %v: a hang", d)
-	}
-}
-
 // Item 2: the zero Config bounds attempts, requests and idle bodies with
 // the documented defaults; NoTimeout turns each off; zero is never "off".
 func TestTimeoutDefaults(t *testing.T) {
@@ -98,7 +85,7 @@ func TestTotalTimeoutCutsSilentServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	var gerr error
-	bounded(t, 5*time.Second, func() { _, gerr = c.Get(srv.URL) })
+	faultserver.Within(t, 5*time.Second, func() { _, gerr = c.Get(srv.URL) })
 	if !errors.Is(gerr, ErrTimeout) || !errors.Is(gerr, context.DeadlineExceeded) {
 		t.Errorf("error = %v, want ErrTimeout and DeadlineExceeded", gerr)
 	}
@@ -149,7 +136,7 @@ func TestStalledBodyCutAndCounted(t *testing.T) {
 			t.Fatal(err)
 		}
 		var rerr error
-		bounded(t, 5*time.Second, func() { _, rerr = io.ReadAll(resp.Body) })
+		faultserver.Within(t, 5*time.Second, func() { _, rerr = io.ReadAll(resp.Body) })
 		resp.Body.Close()
 		if !errors.Is(rerr, ErrBodyIdleTimeout) || !errors.Is(rerr, context.DeadlineExceeded) {
 			t.Errorf("read error = %v, want ErrBodyIdleTimeout", rerr)
@@ -198,7 +185,7 @@ func TestStalledErrorBodyDoesNotHang(t *testing.T) {
 				t.Fatal(err)
 			}
 			var resp *http.Response
-			bounded(t, 5*time.Second, func() { resp, err = c.Get(srv.URL) })
+			faultserver.Within(t, 5*time.Second, func() { resp, err = c.Get(srv.URL) })
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -227,7 +214,7 @@ func TestHalfOpenProbeBoundedThroughStack(t *testing.T) {
 	}
 	resp.Body.Close()
 	time.Sleep(30 * time.Millisecond)
-	bounded(t, 5*time.Second, func() { _, err = c.Get(srv.URL) })
+	faultserver.Within(t, 5*time.Second, func() { _, err = c.Get(srv.URL) })
 	if !errors.Is(err, breaker.ErrProbeTimeout) {
 		t.Errorf("probe error = %v, want ErrProbeTimeout", err)
 	}
@@ -488,7 +475,7 @@ func TestDiscardedBodyDrainingOnClose(t *testing.T) {
 	}
 	var resp *http.Response
 	start := time.Now()
-	bounded(t, 10*time.Second, func() { resp, err = c.Get(srv.URL) })
+	faultserver.Within(t, 10*time.Second, func() { resp, err = c.Get(srv.URL) })
 	if err != nil {
 		t.Fatalf("Get() = %v after %v, want the second attempt's 200", err, time.Since(start))
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/resilient-http/resilient/transport/internal/cutoff"
+	"github.com/resilient-http/resilient/transport/internal/faultserver"
 )
 
 // rtFunc adapts a function to http.RoundTripper.
@@ -44,19 +45,6 @@ func roundTrip(t *testing.T, rt http.RoundTripper, url string) error {
 	return err
 }
 
-// within runs f and fails the test if it has not returned after d: a
-// deadlock shows as a failure, not as a hung suite.
-func within(t *testing.T, d time.Duration, f func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() { defer close(done); f() }()
-	select {
-	case <-done:
-	case <-time.After(d):
-		t.Fatalf("still blocked after %v: deadlock", d)
-	}
-}
-
 type change struct {
 	name     string
 	from, to State
@@ -83,7 +71,7 @@ func TestStateChangeHookMayCallBack(t *testing.T) {
 		}
 	}
 	tr = New(byHost("a.test", "b.test"), Policy{ConsecutiveFailures: 1, OpenTimeout: time.Hour, OnStateChange: hook})
-	within(t, 5*time.Second, func() {
+	faultserver.Within(t, 5*time.Second, func() {
 		_ = roundTrip(t, tr, "http://a.test/")
 		if err := roundTrip(t, tr, "http://c.test/"); err != nil {
 			t.Errorf("healthy host after the hook: %v", err)
@@ -115,7 +103,7 @@ func TestBusyHookBlocksNoRequest(t *testing.T) {
 	hookDone := make(chan struct{})
 	go func() { defer close(hookDone); _ = roundTrip(t, tr, "http://a.test/") }()
 	<-entered
-	within(t, 5*time.Second, func() {
+	faultserver.Within(t, 5*time.Second, func() {
 		_ = roundTrip(t, tr, "http://b.test/") // a change of its own, left to the busy deliverer
 		for range 3 {
 			if err := roundTrip(t, tr, "http://c.test/"); err != nil {
@@ -150,7 +138,7 @@ func TestPanickingHookDoesNotStopDeliveries(t *testing.T) {
 		defer func() { _ = recover() }()
 		_ = roundTrip(t, tr, "http://a.test/")
 	}()
-	within(t, 5*time.Second, func() { _ = roundTrip(t, tr, "http://b.test/") })
+	faultserver.Within(t, 5*time.Second, func() { _ = roundTrip(t, tr, "http://b.test/") })
 	mu.Lock()
 	defer mu.Unlock()
 	if len(seen) != 2 || seen[1] != "http://b.test" {
@@ -190,7 +178,7 @@ func TestHalfOpenProbeIsBounded(t *testing.T) {
 	base.mu.Unlock()
 	time.Sleep(20 * time.Millisecond) // past OpenTimeout: the next request probes
 	var err error
-	within(t, 5*time.Second, func() { err = roundTrip(t, tr, "http://a.test/") })
+	faultserver.Within(t, 5*time.Second, func() { err = roundTrip(t, tr, "http://a.test/") })
 	if !errors.Is(err, ErrProbeTimeout) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("probe error = %v, want ErrProbeTimeout and DeadlineExceeded", err)
 	}
@@ -240,7 +228,7 @@ func TestBodyCutAfterHeadersCountsAsFailure(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		within(t, 5*time.Second, func() { io.ReadAll(resp.Body) })
+		faultserver.Within(t, 5*time.Second, func() { io.ReadAll(resp.Body) })
 		resp.Body.Close()
 	}
 	stall = false

@@ -155,3 +155,21 @@ func Eventually(timeout time.Duration, cond func() bool) bool {
 	}
 	return true
 }
+
+// Within runs f and fails the test if f has not returned after d, so that
+// a hang or a deadlock shows as a failure rather than a stuck suite. f
+// runs on a goroutine of its own; a test that fails this way leaves it
+// behind until whatever blocks it ends (the test's servers close at
+// cleanup).
+func Within(t testing.TB, d time.Duration, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { defer close(done); f() }()
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-done:
+	case <-timer.C:
+		t.Fatalf("still running after %v: a hang", d)
+	}
+}
