@@ -273,7 +273,14 @@ func TestGlobalPropagatorInstalledLater(t *testing.T) {
 	})
 	layers := map[string]http.RoundTripper{
 		"global read per attempt": New(Config{TracerProvider: tp}).Around(nil)(base),
-		"placeholder configured":  New(Config{TracerProvider: tp, Propagator: otel.GetTextMapPropagator()}).Around(nil)(base),
+	}
+	// OpenTelemetry hands out its placeholder only until a propagator is
+	// installed, and an installed one cannot be taken back: with -count
+	// above 1 the later runs have none to test.
+	if g := otel.GetTextMapPropagator(); isGlobalPlaceholder(g) {
+		layers["placeholder configured"] = New(Config{TracerProvider: tp, Propagator: g}).Around(nil)(base)
+	} else {
+		t.Log("the global propagator is no longer the placeholder (an earlier run installed one): that case is left out")
 	}
 	send := func(rt http.RoundTripper) string {
 		got = ""
