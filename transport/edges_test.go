@@ -23,6 +23,8 @@ import (
 	"github.com/resilient-http/resilient/transport/internal/faultserver"
 	"github.com/resilient-http/resilient/transport/retry"
 	"github.com/resilient-http/resilient/transport/tracing"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 )
@@ -616,5 +618,56 @@ func TestCreditsRemainingThroughStack(t *testing.T) {
 	}
 	if err := post(); !errors.Is(err, errclass.ErrInsufficientCredits) || sent.Load() != 1 {
 		t.Errorf("submit after a response said 0 left: %v (sent %d), want refused before any 402", err, sent.Load())
+	}
+}
+
+// Issue 13 item 2: the last count of credits left is an OpenTelemetry
+// gauge too, fed by the stack from credits' OnRemaining, whose own hook
+// still hears every count.
+func TestCreditsRemainingGauge(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer mp.Shutdown(context.Background())
+	base := RoundTripperFunc(func(r *http.Request) (*http.Response, error) {
+		h := http.Header{}
+		h.Set("X-Credits-Remaining", "5")
+		return &http.Response{StatusCode: 202, Header: h, Body: http.NoBody, Request: r}, nil
+	})
+	var heard []int64
+	cr := Credits{Enabled: true}
+	cr.RemainingHeader = "X-Credits-Remaining"
+	cr.OnRemaining = func(_ string, n int64) { heard = append(heard, n) }
+	s, err := NewStack(base, Config{
+		Endpoints: map[string]Policy{"POST /v1/enhancements": {Credits: cr}},
+		Tracing:   tracing.Config{MeterProvider: mp},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("POST", "https://api.example.com/v1/enhancements", nil)
+	resp, err := s.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	var got []metricdata.DataPoint[int64]
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if g, ok := m.Data.(metricdata.Gauge[int64]); ok && m.Name == "resilient.credits.remaining" {
+				got = g.DataPoints
+			}
+		}
+	}
+	if len(got) != 1 || got[0].Value != 5 {
+		t.Errorf("resilient.credits.remaining = %+v, want one point at 5", got)
+	} else if key, _ := got[0].Attributes.Value("resilient.credits.key"); key.AsString() != "POST https://api.example.com/v1/enhancements" {
+		t.Errorf("gauge key = %q", key.AsString())
+	}
+	if len(heard) != 1 || heard[0] != 5 {
+		t.Errorf("the policy's own OnRemaining heard %v, want [5]", heard)
 	}
 }

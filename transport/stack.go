@@ -382,6 +382,15 @@ func (b *builder) build(pattern string, p Policy, def bool) (*route, *breaker.Tr
 			// ("POST https://host/v1/jobs/{id}").
 			cp.Route = func(*http.Request) string { return path }
 		}
+		if tr := b.tracer; tr != nil {
+			userHook := cp.OnRemaining
+			cp.OnRemaining = func(key string, n int64) {
+				tr.CreditsRemaining(key, n)
+				if userHook != nil {
+					userHook(key, n)
+				}
+			}
+		}
 		ct := credits.New(rt, cp)
 		b.latches = append(b.latches, ct)
 		rt = ct

@@ -23,6 +23,7 @@ const (
 	attrBreaker        = attribute.Key("resilient.breaker.name")
 	attrFrom           = attribute.Key("resilient.breaker.from")
 	attrTo             = attribute.Key("resilient.breaker.to")
+	attrCreditsKey     = attribute.Key("resilient.credits.key")
 )
 
 // giveUpsDescription describes resilient.client.retry.give_ups with the
@@ -52,8 +53,9 @@ type instruments struct {
 	fastFails       metric.Int64Counter
 	transitions     metric.Int64Counter
 
-	mu     sync.Mutex
-	states map[string]int64 // breaker name → its BreakerState
+	mu        sync.Mutex
+	states    map[string]int64 // breaker name → its BreakerState
+	remaining map[string]int64 // credits latch key → the last count of credits left
 }
 
 func newInstruments(m metric.Meter) *instruments {
@@ -80,6 +82,19 @@ func newInstruments(m metric.Meter) *instruments {
 	in.transitions, _ = m.Int64Counter("resilient.breaker.transitions",
 		metric.WithUnit("{transition}"), metric.WithDescription("Circuit breaker state changes."))
 	in.states = make(map[string]int64)
+	in.remaining = make(map[string]int64)
+	if left, err := m.Int64ObservableGauge("resilient.credits.remaining",
+		metric.WithUnit("{credit}"), metric.WithDescription("Credits left, as the last response of each route reported them "+
+			"(credits.Policy.RemainingHeader or RemainingField).")); err == nil {
+		m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+			in.mu.Lock()
+			defer in.mu.Unlock()
+			for key, n := range in.remaining {
+				o.ObserveInt64(left, n, metric.WithAttributes(attrCreditsKey.String(key)))
+			}
+			return nil
+		}, left)
+	}
 	state, err := m.Int64ObservableGauge("resilient.breaker.state",
 		metric.WithUnit("{state}"), metric.WithDescription("Current circuit breaker state: "+
 			"0 closed, 1 half-open, 2 open."))
@@ -94,6 +109,16 @@ func newInstruments(m metric.Meter) *instruments {
 		}, state)
 	}
 	return in
+}
+
+// creditsRemaining records key's last count for the gauge; at most
+// maxGaugedBreakers keys are kept (credits bounds its keys the same way).
+func (in *instruments) creditsRemaining(key string, n int64) {
+	in.mu.Lock()
+	if _, known := in.remaining[key]; known || len(in.remaining) < maxGaugedBreakers {
+		in.remaining[key] = n
+	}
+	in.mu.Unlock()
 }
 
 func (in *instruments) breakerChanged(name string, from, to BreakerState) {

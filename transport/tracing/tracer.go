@@ -229,6 +229,15 @@ func (t *Tracer) BreakerStateChanged(name string, from, to BreakerState) {
 	t.inst.breakerChanged(name, from, to)
 }
 
+// CreditsRemaining records the count of credits left that a response of
+// the route key reported, for the gauge resilient.credits.remaining{
+// resilient.credits.key}. Feed it from credits.Policy.OnRemaining; the
+// transport package's stack does.
+func (t *Tracer) CreditsRemaining(key string, n int64) {
+	t.lazy()
+	t.inst.creditsRemaining(key, n)
+}
+
 // roundTrip calls next.RoundTrip, turning the (nil, nil) of a broken
 // RoundTripper into an error wrapping [errclass.ErrNilResponse]: neither this
 // layer nor the ones above may be handed a nil response without an error.
