@@ -376,6 +376,9 @@ func (b *builder) build(pattern string, p Policy, def bool) (*route, *breaker.Tr
 	}
 	if p.Credits.Enabled {
 		cp := p.Credits.Policy
+		if cp.Classifier == nil {
+			cp.Classifier = p.classifier()
+		}
 		if path := patternPath(pattern); path != "" {
 			// One latch per endpoint and host, whatever the path's
 			// wildcards hold: a 402 for one job is a 402 for all

@@ -141,10 +141,16 @@ func (t *Transport) probe(req *http.Request, k keys, pr probes) (resp *http.Resp
 		out = keep
 	case resp.StatusCode == http.StatusPaymentRequired:
 		out = latchAgain
-	case resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode >= 500:
-		out = keep
 	default:
-		out = release
+		classify := t.s.p.Classifier
+		if classify == nil {
+			classify = errclass.Classify
+		}
+		if o := classify(req, resp, nil); o.Class == errclass.Retryable || o.ServerFault {
+			out = keep // says nothing about credits
+		} else {
+			out = release
+		}
 	}
 	var (
 		n      int64

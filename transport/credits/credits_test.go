@@ -295,6 +295,7 @@ func TestProbeOutcome(t *testing.T) {
 		{"404 releases", 404, nil, true},
 		{"422 releases", 422, nil, true},
 		{"302 releases", 302, nil, true},
+		{"501 releases: a definite answer, not a server in trouble", 501, nil, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tr, a, clk := newTest(Policy{Cooldown: time.Minute})
@@ -738,5 +739,31 @@ func TestHostProbeFreedWhenRouteRefuses(t *testing.T) {
 	passes(t, tr, "POST", "/v1/exports") // the host's probe
 	if got := tr.Latched(); len(got) != 1 || got[0] != "POST https://partner.test/v1/enhancements" {
 		t.Errorf("Latched() = %q, want the route alone", got)
+	}
+}
+
+// Issue 13 item 1: the policy's classifier decides what a probe's answer
+// says, as for every other layer: a 409 it calls retryable keeps the latch,
+// a 503 it calls a success releases it; a 402 latches whatever it says.
+func TestProbeOutcomeFollowsClassifier(t *testing.T) {
+	c := errclass.Classifier(errclass.Classify).WithStatus(errclass.Retryable, 409).WithStatus(errclass.Success, 503)
+	for _, tc := range []struct {
+		status  int
+		release bool
+	}{{409, false}, {503, true}, {200, true}} {
+		tr, a, clk := newTest(Policy{Cooldown: time.Minute, Classifier: c})
+		latchRoute(t, tr, a, "POST", "/v1/enhancements")
+		const ep = "POST partner.test/v1/enhancements"
+		clk.Advance(time.Minute)
+		a.set(ep, tc.status)
+		if code, err := send(t, tr, "POST", "/v1/enhancements"); err != nil || code != tc.status {
+			t.Fatalf("%d: probe = %d, %v", tc.status, code, err)
+		}
+		a.set(ep, 200)
+		if tc.release {
+			passes(t, tr, "POST", "/v1/enhancements")
+		} else {
+			refused(t, tr, "POST", "/v1/enhancements")
+		}
 	}
 }

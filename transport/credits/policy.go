@@ -3,6 +3,8 @@ package credits
 import (
 	"net/http"
 	"time"
+
+	"github.com/resilient-http/resilient/transport/errclass"
 )
 
 // Defaults applied to the zero fields of a [Policy].
@@ -45,6 +47,14 @@ type Policy struct {
 	// host (normalised as for the default key) and the route, so every job
 	// id shares one latch. An empty result means the cleaned path.
 	Route func(*http.Request) string `json:"-"`
+
+	// Classifier labels a probe's outcome, as it does for every other layer
+	// of a policy: an outcome it calls retryable or a server fault (429,
+	// 5xx but 501 and 505, timeouts, resets, with [errclass.Classify]) says
+	// nothing about credits and keeps the latch; any other answer but a 402
+	// releases it. A 402 is the latch's own signal, whatever the
+	// classifier says. Nil means [errclass.Classify].
+	Classifier errclass.Classifier `json:"-"`
 
 	// OnLatch, if set, is told when a latch is set (latched is true) and
 	// when it is released (by a probe or [Transport.Reset]); key is the
