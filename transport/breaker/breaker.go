@@ -8,6 +8,7 @@ import (
 
 	"github.com/resilient-http/resilient/transport/errclass"
 	"github.com/resilient-http/resilient/transport/internal/cutoff"
+	"github.com/resilient-http/resilient/transport/timeout"
 	"github.com/sony/gobreaker/v2"
 )
 
@@ -93,7 +94,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		// with it every request to the key, so it is bounded.
 		resp, verdict = e.cb.Execute(func() (*http.Response, error) {
 			var resp *http.Response
-			resp, err = cutoff.RoundTrip(t.nextRT(), req, cutoff.Bound{Headers: r.p.ProbeTimeout, HeadersErr: ErrProbeTimeout})
+			resp, err = timeout.New(t.nextRT(), timeout.Policy{Headers: r.p.ProbeTimeout, HeadersErr: ErrProbeTimeout}).RoundTrip(req)
 			return resp, r.p.verdict(r.p.Classifier(req, resp, err))
 		})
 	}

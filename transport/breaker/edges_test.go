@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/resilient-http/resilient/transport/internal/cutoff"
 	"github.com/resilient-http/resilient/transport/internal/faultserver"
+	"github.com/resilient-http/resilient/transport/timeout"
 )
 
 // rtFunc adapts a function to http.RoundTripper.
@@ -217,7 +217,7 @@ func TestBodyCutAfterHeadersCountsAsFailure(t *testing.T) {
 		return &http.Response{StatusCode: 200, Body: &stallBody{ctx: r.Context()}, Request: r}, nil
 	})
 	idle := rtFunc(func(r *http.Request) (*http.Response, error) {
-		return cutoff.RoundTrip(stalling, r, cutoff.Bound{Idle: 20 * time.Millisecond, IdleErr: errors.New("idle")})
+		return timeout.New(stalling, timeout.Policy{BodyIdle: 20 * time.Millisecond, BodyIdleErr: errors.New("idle")}).RoundTrip(r)
 	})
 	tr := New(idle, Policy{ConsecutiveFailures: 3, OpenTimeout: time.Hour})
 	clock := withClock(tr)
