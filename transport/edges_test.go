@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/resilient-http/resilient/transport/apierror"
 	"github.com/resilient-http/resilient/transport/breaker"
 	"github.com/resilient-http/resilient/transport/credits"
 	"github.com/resilient-http/resilient/transport/errclass"
@@ -387,7 +388,7 @@ func TestCreditLatchThroughStack(t *testing.T) {
 	hits := srv.Hits()
 	err = send("POST", "/v1/enhancements")
 	var ce *credits.Error
-	if !errors.As(err, &ce) || !errors.Is(err, errclass.ErrInsufficientCredits) || srv.Hits() != hits {
+	if !errors.As(err, &ce) || !errors.Is(err, apierror.ErrInsufficientCredits) || srv.Hits() != hits {
 		t.Fatalf("second submit: %v (hits %d → %d), want a *credits.Error and nothing sent", err, hits, srv.Hits())
 	}
 	// Many job ids, one route: the first 402 latches them all.
@@ -396,14 +397,14 @@ func TestCreditLatchThroughStack(t *testing.T) {
 	}
 	hits = srv.Hits()
 	for i := range 3000 {
-		if err := send("GET", "/v1/jobs/"+strconv.Itoa(i+2)+"/results"); !errors.Is(err, errclass.ErrInsufficientCredits) {
+		if err := send("GET", "/v1/jobs/"+strconv.Itoa(i+2)+"/results"); !errors.Is(err, apierror.ErrInsufficientCredits) {
 			t.Fatalf("job %d: %v, want refused by the route's latch", i+2, err)
 		}
 	}
 	if srv.Hits() != hits {
 		t.Errorf("the results route's latch let %d requests through", srv.Hits()-hits)
 	}
-	if err := send("POST", "/v1/enhancements"); !errors.Is(err, errclass.ErrInsufficientCredits) {
+	if err := send("POST", "/v1/enhancements"); !errors.Is(err, apierror.ErrInsufficientCredits) {
 		t.Errorf("submit after the flood: %v, want still latched", err)
 	}
 	s.ResetCredits()
@@ -616,7 +617,7 @@ func TestCreditsRemainingThroughStack(t *testing.T) {
 	if got := s.CreditsRemaining(); len(got) != 1 || got["POST https://api.example.com/v1/enhancements"] != 0 {
 		t.Errorf("CreditsRemaining() = %v, want the route at 0", got)
 	}
-	if err := post(); !errors.Is(err, errclass.ErrInsufficientCredits) || sent.Load() != 1 {
+	if err := post(); !errors.Is(err, apierror.ErrInsufficientCredits) || sent.Load() != 1 {
 		t.Errorf("submit after a response said 0 left: %v (sent %d), want refused before any 402", err, sent.Load())
 	}
 }

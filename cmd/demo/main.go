@@ -22,8 +22,8 @@ import (
 	"time"
 
 	"github.com/resilient-http/resilient/transport"
+	"github.com/resilient-http/resilient/transport/apierror"
 	"github.com/resilient-http/resilient/transport/breaker"
-	"github.com/resilient-http/resilient/transport/errclass"
 	"github.com/resilient-http/resilient/transport/tracing"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -221,7 +221,7 @@ func (d *demo) do(s step) error {
 	}
 	defer resp.Body.Close()
 
-	if apiErr := errclass.Decode(resp); apiErr != nil {
+	if apiErr := apierror.Decode(resp); apiErr != nil {
 		fmt.Fprintf(w, "  ✗ %s in %s: %v\n", resp.Status, elapsed, apiErr)
 		explain(w, apiErr)
 		io.Copy(io.Discard, resp.Body)
@@ -248,17 +248,17 @@ func roundDuration(d time.Duration) string {
 
 // explain says what a caller does about each kind of error.
 func explain(w io.Writer, err error) {
-	var apiErr *errclass.APIError
+	var apiErr *apierror.Error
 	switch {
-	case errors.Is(err, errclass.ErrValidation) && errors.As(err, &apiErr):
+	case errors.Is(err, apierror.ErrValidation) && errors.As(err, &apiErr):
 		for _, v := range apiErr.Violations {
 			fmt.Fprintf(w, "    field %s: %s (%s, input %s)\n", v.Loc, v.Msg, v.Type, v.Input)
 		}
-	case errors.Is(err, errclass.ErrInsufficientCredits):
+	case errors.Is(err, apierror.ErrInsufficientCredits):
 		fmt.Fprintln(w, "    → stop submitting batches until credits are replenished")
 	case errors.Is(err, breaker.ErrOpen):
 		fmt.Fprintln(w, "    → the API is failing; the breaker spares it (and us) until a probe succeeds")
-	case errors.Is(err, errclass.ErrRateLimited):
+	case errors.Is(err, apierror.ErrRateLimited):
 		fmt.Fprintln(w, "    → the wait asked for is longer than the policy allows; try again later")
 	}
 }

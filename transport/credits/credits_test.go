@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/resilient-http/resilient/transport/apierror"
 	"github.com/resilient-http/resilient/transport/errclass"
 	"go.uber.org/goleak"
 )
@@ -596,7 +597,7 @@ func TestErrorTyped(t *testing.T) {
 	latchRoute(t, tr, a, "POST", "/v1/payments")
 	_, err := send(t, tr, "POST", "/v1/payments")
 	wrapped := fmt.Errorf("submit: %w", err)
-	if !errors.Is(wrapped, errclass.ErrInsufficientCredits) {
+	if !errors.Is(wrapped, apierror.ErrInsufficientCredits) {
 		t.Errorf("errors.Is(%v, ErrInsufficientCredits) = false", wrapped)
 	}
 	var ce *Error
@@ -698,7 +699,7 @@ func TestMiddlewareShares(t *testing.T) {
 	mw := Middleware(Policy{})
 	one, two := mw(a), mw(a)
 	send(t, one, "POST", "/v1/enhancements")
-	if _, err := send(t, two, "POST", "/v1/enhancements"); !errors.Is(err, errclass.ErrInsufficientCredits) {
+	if _, err := send(t, two, "POST", "/v1/enhancements"); !errors.Is(err, apierror.ErrInsufficientCredits) {
 		t.Errorf("second Transport of the Middleware: error = %v, want refused", err)
 	}
 	if _, err := send(t, New(a, Policy{}), "POST", "/v1/enhancements"); err != nil {

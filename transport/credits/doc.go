@@ -4,7 +4,7 @@
 //
 // A 402 latches the request's route: later requests to it are refused
 // without being sent, with an [*Error] (errors.Is
-// errclass.ErrInsufficientCredits; an [errclass.Refusal], so retry does not
+// apierror.ErrInsufficientCredits; an [errclass.Refusal], so retry does not
 // retry it). Other routes, and other methods on the same path, go on. After
 // [Policy.Cooldown] one request at a time is let through as a probe:
 //

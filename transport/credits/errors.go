@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/resilient-http/resilient/transport/apierror"
 	"github.com/resilient-http/resilient/transport/errclass"
 )
 
@@ -12,7 +13,7 @@ import (
 // Required, or reported no credits left (see [Policy.RemainingField]), and
 // no probe has released it since. Nothing was sent.
 //
-// It matches [errclass.ErrInsufficientCredits] through errors.Is and
+// It matches [apierror.ErrInsufficientCredits] through errors.Is and
 // implements [errclass.Refusal], so retry fails fast on it. Its message
 // says only what happened: at some APIs a 402 means a declined card, not
 // missing credits.
@@ -60,8 +61,8 @@ func (e *Error) Error() string {
 	return s + fmt.Sprintf(" (next probe in %v)", d)
 }
 
-// Is reports whether target is [errclass.ErrInsufficientCredits].
-func (e *Error) Is(target error) bool { return target == errclass.ErrInsufficientCredits }
+// Is reports whether target is [apierror.ErrInsufficientCredits].
+func (e *Error) Is(target error) bool { return target == apierror.ErrInsufficientCredits }
 
 // RetryIn reports the time until the latch lets a probe through, or 0 when
 // a probe is in flight and the wait is unknown. It makes Error an

@@ -8,8 +8,8 @@ import (
 	"net/http/httptest"
 	"strings"
 
+	"github.com/resilient-http/resilient/transport/apierror"
 	"github.com/resilient-http/resilient/transport/credits"
-	"github.com/resilient-http/resilient/transport/errclass"
 )
 
 func Example() {
@@ -36,7 +36,7 @@ func Example() {
 		req, _ := http.NewRequest(call.method, srv.URL+call.path, strings.NewReader(`{"persons":[]}`))
 		resp, err := client.Do(req)
 		switch {
-		case errors.Is(err, errclass.ErrInsufficientCredits):
+		case errors.Is(err, apierror.ErrInsufficientCredits):
 			fmt.Println(call.method, call.path, "→ refused locally, nothing sent")
 		case err != nil:
 			fmt.Println(call.method, call.path, "→", err)
@@ -81,7 +81,7 @@ func Example_remainingField() {
 	for range 3 {
 		resp, err := client.Post(srv.URL+"/v1/enhancements", "application/json", strings.NewReader(`{"persons":[]}`))
 		if err != nil {
-			fmt.Println("refused locally, nothing sent:", errors.Is(err, errclass.ErrInsufficientCredits))
+			fmt.Println("refused locally, nothing sent:", errors.Is(err, apierror.ErrInsufficientCredits))
 			continue
 		}
 		body, _ := io.ReadAll(resp.Body) // the count is read here, as the caller reads

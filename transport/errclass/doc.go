@@ -8,10 +8,8 @@
 // than keeping private rules about status codes, so replacing the classifier
 // changes every layer at once.
 //
-// [Decode] turns an error response into an [*APIError] that understands the
-// FastAPI/Pydantic "detail" shapes and RFC 9457 problem documents, and works
-// with [errors.Is] against sentinels such as [ErrRateLimited] and
-// [ErrInsufficientCredits].
+// Decoding an error body into a typed error is package apierror's job: the
+// layers read status codes and headers, never a body.
 //
 // It also holds the small vocabulary the layers share without importing one
 // another: a [Refusal] is an error of a layer that refused to send a request

@@ -1,7 +1,6 @@
 package errclass_test
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -28,19 +27,8 @@ func Example() {
 	out := errclass.Classify(resp.Request, resp, nil)
 	fmt.Println("class:", out.Class)
 
-	// Turn the body into a typed error.
-	err = errclass.Decode(resp)
-	fmt.Println("validation error:", errors.Is(err, errclass.ErrValidation))
-	var apiErr *errclass.APIError
-	if errors.As(err, &apiErr) {
-		for _, v := range apiErr.Violations {
-			fmt.Printf("%s: %s (%s), input %s\n", v.Loc, v.Msg, v.Type, v.Input)
-		}
-	}
-	fmt.Println(err)
+	fmt.Println("retry it:", out.Class == errclass.Retryable)
 	// Output:
 	// class: permanent
-	// validation error: true
-	// body.persons[0].name: Field required (missing), input {"email":"a@example.org"}
-	// errclass: 422 Unprocessable Entity: body.persons[0].name: Field required
+	// retry it: false
 }

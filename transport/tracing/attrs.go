@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/resilient-http/resilient/transport/apierror"
 	"github.com/resilient-http/resilient/transport/errclass"
 	"go.opentelemetry.io/otel/attribute"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
@@ -236,8 +237,8 @@ func detailOf(status int, header http.Header, captured []byte) string {
 		return ""
 	}
 	resp := &http.Response{StatusCode: status, Header: header, Body: io.NopCloser(bytes.NewReader(captured))}
-	var apiErr *errclass.APIError
-	if !errors.As(errclass.Decode(resp), &apiErr) {
+	var apiErr *apierror.Error
+	if !errors.As(apierror.Decode(resp), &apiErr) {
 		return ""
 	}
 	d := apiErr.Detail

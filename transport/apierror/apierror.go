@@ -1,4 +1,4 @@
-package errclass
+package apierror
 
 import (
 	"bytes"
@@ -20,24 +20,24 @@ const MaxBodyBytes = 1 << 20
 // snippetBytes bounds the raw body quoted in an error message.
 const snippetBytes = 256
 
-// APIError is a non-2xx response turned into a Go error by [Decode].
+// Error is a non-2xx response turned into a Go error by [Decode].
 //
 // It understands the shapes the partner API and its peers send:
 // {"detail": "text"}, FastAPI's validation list {"detail": [{"type", "loc",
 // "msg", "input"}, ...]} (Pydantic 1 and 2), and RFC 9457 problem documents
 // ({"type", "title", "status", "detail", "instance"}). Bodies in any other
-// shape, or not JSON at all, still give an APIError carrying the status and
+// shape, or not JSON at all, still give an Error carrying the status and
 // the raw bytes.
 //
 // Use [errors.Is] with the package's sentinels ([ErrRateLimited],
 // [ErrValidation], ...) to branch on the kind of failure.
-type APIError struct {
+type Error struct {
 	// StatusCode is the response's HTTP status code.
 	StatusCode int
 	// Detail is the server's explanation: the "detail" string, a summary of
 	// the field errors for a validation list, or an RFC 9457 title when the
 	// problem document has no detail. Empty when the body has none. It
-	// holds the server's text as sent; [APIError.Error] escapes it.
+	// holds the server's text as sent; [Error.Error] escapes it.
 	Detail string
 	// Violations holds the field errors of a validation response (422), in
 	// the server's order.
@@ -106,7 +106,7 @@ func (p Path) String() string {
 func (p *Path) UnmarshalJSON(data []byte) error {
 	var items []json.RawMessage
 	if err := json.Unmarshal(data, &items); err != nil {
-		return fmt.Errorf("errclass: loc is not a list: %w", err)
+		return fmt.Errorf("apierror: loc is not a list: %w", err)
 	}
 	out := make(Path, 0, len(items))
 	for _, raw := range items {
@@ -140,14 +140,14 @@ func (p Path) MarshalJSON() ([]byte, error) {
 }
 
 // Error reports the status and what the server said about it, for example
-// "errclass: 422 Unprocessable Entity: body.persons[0].name: Field required".
+// "apierror: 422 Unprocessable Entity: body.persons[0].name: Field required".
 // The server's text is not trusted into logs and terminals: control
 // characters, line separators, invisible formatting characters and bytes
 // that are not UTF-8 are written as Go escapes (\n, \x1b, \u2028, \xff);
 // printable text, non-ASCII included, is kept as it is.
-func (e *APIError) Error() string {
+func (e *Error) Error() string {
 	var b strings.Builder
-	b.WriteString("errclass: ")
+	b.WriteString("apierror: ")
 	b.WriteString(strconv.Itoa(e.StatusCode))
 	if text := http.StatusText(e.StatusCode); text != "" {
 		b.WriteByte(' ')
@@ -191,12 +191,12 @@ const hexDigits = "0123456789abcdef"
 
 // Is reports whether target is the sentinel for e's status ([ErrBadRequest]
 // for 400, [ErrServerError] for any 5xx, ...).
-func (e *APIError) Is(target error) bool {
+func (e *Error) Is(target error) bool {
 	s := sentinelFor(e.StatusCode)
 	return s != nil && s == target
 }
 
-// Decode turns an error response into an [*APIError]. It returns nil for a
+// Decode turns an error response into an [*Error]. It returns nil for a
 // nil response or a status below 400.
 //
 // It reads at most [MaxBodyBytes] of the body and puts what it read back in
@@ -209,7 +209,7 @@ func Decode(resp *http.Response) error {
 	if resp == nil || resp.StatusCode < 400 {
 		return nil
 	}
-	e := &APIError{StatusCode: resp.StatusCode}
+	e := &Error{StatusCode: resp.StatusCode}
 	if resp.Body == nil || resp.Body == http.NoBody {
 		return e
 	}
@@ -256,7 +256,7 @@ func gunzip(b []byte) (plain []byte, truncated bool, err error) {
 }
 
 // parse fills e from a JSON body, tolerating members of unexpected types.
-func (e *APIError) parse(body []byte) {
+func (e *Error) parse(body []byte) {
 	var doc map[string]json.RawMessage
 	if json.Unmarshal(body, &doc) != nil {
 		return // not a JSON object: Error() quotes the raw body

@@ -1,4 +1,4 @@
-package errclass
+package apierror
 
 import (
 	"bytes"
@@ -22,12 +22,12 @@ func response(code int, body string, h http.Header) *http.Response {
 	return &http.Response{StatusCode: code, Header: h, Body: io.NopCloser(strings.NewReader(body))}
 }
 
-func decodeAPI(t *testing.T, resp *http.Response) *APIError {
+func decodeAPI(t *testing.T, resp *http.Response) *Error {
 	t.Helper()
 	err := Decode(resp)
-	var apiErr *APIError
+	var apiErr *Error
 	if !errors.As(err, &apiErr) {
-		t.Fatalf("Decode() = %v, want *APIError", err)
+		t.Fatalf("Decode() = %v, want *Error", err)
 	}
 	return apiErr
 }
@@ -158,7 +158,7 @@ func TestDecodeShapes(t *testing.T) {
 				}
 			}
 			msg := e.Error()
-			if !strings.Contains(msg, tc.inError) || !strings.HasPrefix(msg, "errclass: ") || !utf8.ValidString(msg) {
+			if !strings.Contains(msg, tc.inError) || !strings.HasPrefix(msg, "apierror: ") || !utf8.ValidString(msg) {
 				t.Errorf("Error() = %q, want it to contain %q", msg, tc.inError)
 			}
 			if len(msg) > 400 {
@@ -284,9 +284,9 @@ func FuzzDecode(f *testing.F) {
 			}
 			return
 		}
-		var e *APIError
+		var e *Error
 		if !errors.As(err, &e) {
-			t.Fatalf("Decode(%d) = %v, want *APIError", code, err)
+			t.Fatalf("Decode(%d) = %v, want *Error", code, err)
 		}
 		if msg := e.Error(); !utf8.ValidString(msg) || !allGraphic(msg) {
 			t.Fatalf("Error() = %q: not valid UTF-8, or holds a control character", msg)
@@ -299,7 +299,7 @@ func FuzzDecode(f *testing.F) {
 }
 
 // The server's text must not forge log lines or drive a terminal when an
-// APIError is printed: Error() escapes what is not graphic, and Detail keeps
+// Error is printed: Error() escapes what is not graphic, and Detail keeps
 // the raw text. Issue 12, item 8.
 func TestAPIErrorEscapesServerText(t *testing.T) {
 	tests := []struct{ detail, want string }{
@@ -317,8 +317,8 @@ func TestAPIErrorEscapesServerText(t *testing.T) {
 		{"café 日本語 ✓ \u00a0nbsp \\n \uFFFD", "café 日本語 ✓ \u00a0nbsp \\n \uFFFD"},
 	}
 	for _, tc := range tests {
-		e := &APIError{StatusCode: 400, Detail: tc.detail}
-		if got, want := e.Error(), "errclass: 400 Bad Request: "+tc.want; got != want {
+		e := &Error{StatusCode: 400, Detail: tc.detail}
+		if got, want := e.Error(), "apierror: 400 Bad Request: "+tc.want; got != want {
 			t.Errorf("Error() with Detail %q = %q, want %q", tc.detail, got, want)
 		}
 		if e.Detail != tc.detail {

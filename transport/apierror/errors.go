@@ -1,25 +1,25 @@
-package errclass
+package apierror
 
 import "errors"
 
-// Sentinel errors matched by an [*APIError] through [errors.Is], one per
+// Sentinel errors matched by an [*Error] through [errors.Is], one per
 // status family of the partner-API contract.
 var (
 	// ErrBadRequest matches 400 Bad Request: invalid input that fails the
 	// same way if sent again.
-	ErrBadRequest = errors.New("errclass: bad request")
+	ErrBadRequest = errors.New("apierror: bad request")
 	// ErrInsufficientCredits matches 402 Payment Required. Clients should
 	// stop submitting new work until credits are replenished.
-	ErrInsufficientCredits = errors.New("errclass: insufficient credits")
+	ErrInsufficientCredits = errors.New("apierror: insufficient credits")
 	// ErrNotFound matches 404 Not Found.
-	ErrNotFound = errors.New("errclass: not found")
+	ErrNotFound = errors.New("apierror: not found")
 	// ErrValidation matches 422 Unprocessable Content (a validation error
-	// whose field errors are in [APIError.Violations]).
-	ErrValidation = errors.New("errclass: validation failed")
+	// whose field errors are in [Error.Violations]).
+	ErrValidation = errors.New("apierror: validation failed")
 	// ErrRateLimited matches 429 Too Many Requests.
-	ErrRateLimited = errors.New("errclass: rate limited")
+	ErrRateLimited = errors.New("apierror: rate limited")
 	// ErrServerError matches every 5xx status.
-	ErrServerError = errors.New("errclass: server error")
+	ErrServerError = errors.New("apierror: server error")
 )
 
 // sentinelFor returns the sentinel matching status, or nil.
