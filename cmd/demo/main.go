@@ -130,8 +130,13 @@ func run(w io.Writer) error {
 	// OpenTelemetry: the demo prints each request's trace as a tree, and
 	// also exports it over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set.
 	trees := &treePrinter{}
-	opts := []sdktrace.TracerProviderOption{sdktrace.WithSpanProcessor(trees)}
-	if exp := otlpFromEnv(); exp != nil {
+	res := demoResource(context.Background(), os.Stderr)
+	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res), sdktrace.WithSpanProcessor(trees)}
+	exp, err := otlpFromEnv(os.Stderr)
+	if err != nil {
+		return err
+	}
+	if exp != nil {
 		fmt.Fprintf(w, "exporting traces over OTLP/HTTP to %s\n", exp.url)
 		opts = append(opts, sdktrace.WithBatcher(exp))
 	}

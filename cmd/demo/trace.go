@@ -10,9 +10,36 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 )
+
+// demoService is the demo's service.name unless OTEL_SERVICE_NAME or
+// OTEL_RESOURCE_ATTRIBUTES names another.
+const demoService = "resilient-demo"
+
+// demoResource describes the demo to its TracerProvider, and so to the
+// OTLP exporter: what resource.Default holds (the SDK's telemetry.sdk.*
+// attributes, then OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME, which
+// win), with the demo's own service name in place of the SDK's
+// "unknown_service:demo". Unlike resource.Default, it reads the
+// environment on every call. A malformed OTEL_RESOURCE_ATTRIBUTES is
+// reported on warn, and what could be read of it is kept.
+func demoResource(ctx context.Context, warn io.Writer) *resource.Resource {
+	res, err := resource.New(ctx,
+		resource.WithAttributes(attribute.String("service.name", demoService)),
+		resource.WithTelemetrySDK(),
+		resource.WithFromEnv(),
+	)
+	if err != nil {
+		fmt.Fprintf(warn, "resource: %v\n", err)
+	}
+	if res == nil {
+		res = resource.Empty()
+	}
+	return res
+}
 
 // treePrinter is a span processor that keeps ended spans and prints them as
 // one compact tree per trace: the request span and its attempts.
