@@ -8,7 +8,8 @@
 //     "<namespace>:u:<kind>:<key>" whose value is a version tag and whose TTL
 //     is the deadline: a deadline travels as a remaining duration, so
 //     replicas' clocks never meet. SetUntil never shortens a key's TTL.
-//   - Every write is also published on the channel "<namespace>:events"; each
+//   - Every write is also published on the channel "<namespace>:events" (writes
+//     queued while a pipeline is out go together in the next one); each
 //     Store keeps a local mirror from those messages, and reads the keys
 //     again (SCAN) whenever it (re)subscribes. Reads never touch Redis.
 //   - Counts (a breaker's failures) travel on the channel only: a replica

@@ -313,30 +313,49 @@ if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
 if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
 return 0`)
 
-// write publishes queued writes, one bounded pipeline each.
+// maxBatch bounds the queued writes sent in one pipeline.
+const maxBatch = 128
+
+// write publishes queued writes: what queued up while the last pipeline
+// was out goes in the next one (at most maxBatch), so that a burst of
+// writes (a fleet's failures in an outage) costs one round trip, not one
+// each, and reaches the other replicas that much sooner.
 func (s *Store) write() {
 	defer s.wg.Done()
+	batch := make([]op, 0, maxBatch)
 	for {
-		var o op
+		batch = batch[:0]
 		select {
 		case <-s.ctx.Done():
 			return
-		case o = <-s.ops:
+		case o := <-s.ops:
+			batch = append(batch, o)
+		}
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case o := <-s.ops:
+				batch = append(batch, o)
+			default:
+				break fill
+			}
 		}
 		if !s.Healthy() {
-			s.dropped.Add(1)
+			s.dropped.Add(uint64(len(batch)))
 			continue
 		}
 		ctx, cancel := context.WithTimeout(s.ctx, s.o.OpTimeout)
 		_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-			switch o.what {
-			case opSet:
-				// EVAL, not EVALSHA: a pipeline cannot retry a NOSCRIPT.
-				setScript.Eval(ctx, p, []string{s.untilKey(o.kind, o.key)}, version, o.n)
-			case opClear:
-				p.Del(ctx, s.untilKey(o.kind, o.key))
+			for _, o := range batch {
+				switch o.what {
+				case opSet:
+					// EVAL, not EVALSHA: a pipeline cannot retry a NOSCRIPT.
+					setScript.Eval(ctx, p, []string{s.untilKey(o.kind, o.key)}, version, o.n)
+				case opClear:
+					p.Del(ctx, s.untilKey(o.kind, o.key))
+				}
+				p.Publish(ctx, s.channel, s.encode(o))
 			}
-			p.Publish(ctx, s.channel, s.encode(o))
 			return nil
 		})
 		cancel()

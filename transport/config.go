@@ -16,6 +16,7 @@ import (
 
 	"github.com/resilient-http/resilient/transport/breaker"
 	"github.com/resilient-http/resilient/transport/credits"
+	"github.com/resilient-http/resilient/transport/pacing"
 	"github.com/resilient-http/resilient/transport/retry"
 )
 
@@ -52,7 +53,10 @@ func LoadConfig(path string) (Config, error) {
 // and "endpoints" mapping ServeMux patterns to policies. Durations are
 // strings ("250ms", "30s"); "0s" means the default, and the timeouts
 // (attempt_timeout, timeout, body_idle_timeout) also take "none", which is
-// [NoTimeout]. An endpoint starts from the default policy and overrides
+// [NoTimeout]. Sizes (retry.buffer_body) are a number of bytes or a
+// string in B, KiB, MiB or GiB ("64KiB"); retry.sdk_retries is "none",
+// "stainless" or "always" (see [retry.SDKRetriesMode]). An endpoint
+// starts from the default policy and overrides
 // what it names, except "breaker" and the retry "budget": an endpoint that
 // names one gets breakers (or a budget) of its own, starting from the
 // default's settings; one that does not shares the default's (see
@@ -69,6 +73,12 @@ func LoadConfig(path string) (Config, error) {
 // "60s" alone raises the other two to 60s; "timeout": "10s" alone lowers
 // them to 10s); two set values out of order are an error naming both. An
 // endpoint's inherited values count as set.
+//
+// "route_header" names the header that routes requests to endpoints by
+// name (see [Config.RouteHeader]): an endpoint key without "/" is such a
+// name, and needs it. "pacing" configures the pacing layer ("max_wait",
+// "scope", "rate", "burst", "max_keys"; see [Policy.Pacing]) and
+// "no_pacing" turns it off; "refusals_as_503" is [Policy.RefusalsAs503].
 //
 // Unknown fields, duplicate names, text after the object, bad durations,
 // out-of-range numbers and bad or conflicting patterns are errors too: a
@@ -95,9 +105,16 @@ func ParseConfig(data []byte) (Config, error) {
 		}
 	}
 	var defaultRaw json.RawMessage
+	var routeHeader string
 	endpoints := map[string]json.RawMessage{}
 	err := decodeObject(top, "", fields{
 		"default": func(raw json.RawMessage) error { defaultRaw = raw; return nil },
+		"route_header": func(raw json.RawMessage) error {
+			if err := json.Unmarshal(raw, &routeHeader); err != nil {
+				return fmt.Errorf(`want a header name such as "X-Amz-Target", got %s`, raw)
+			}
+			return checkRouteHeader(routeHeader)
+		},
 		"endpoints": func(raw json.RawMessage) error {
 			return walkObject(raw, "endpoints", endpointPath, func(pattern, _ string, raw json.RawMessage) error {
 				endpoints[pattern] = raw
@@ -117,7 +134,7 @@ func ParseConfig(data []byte) (Config, error) {
 			return Config{}, err
 		}
 	}
-	var cfg Config
+	cfg := Config{RouteHeader: routeHeader}
 	if cfg.Default, err = def.resolve("default"); err != nil {
 		return Config{}, err
 	}
@@ -128,7 +145,11 @@ func ParseConfig(data []byte) (Config, error) {
 	mux := http.NewServeMux()
 	for _, pattern := range sortedKeys(endpoints) {
 		path := endpointPath("endpoints", pattern)
-		if err := register(mux, pattern); err != nil {
+		if isRouteName(pattern) {
+			if err := checkRouteName(pattern, routeHeader != ""); err != nil {
+				return Config{}, &ConfigError{Field: path, Err: err}
+			}
+		} else if err := register(mux, pattern); err != nil {
 			return Config{}, &ConfigError{Field: path, Err: errors.New(strings.TrimPrefix(err.Error(), "transport: "))}
 		}
 		p := def
@@ -149,13 +170,13 @@ func ParseConfig(data []byte) (Config, error) {
 
 // UnmarshalJSON reads a policy file into c, as [ParseConfig] does, so that
 // what [Config.MarshalJSON] writes, json.Unmarshal reads back. It keeps
-// c.Tracing, which no file holds.
+// c.Tracing and c.Route, which no file holds.
 func (c *Config) UnmarshalJSON(data []byte) error {
 	cfg, err := ParseConfig(data)
 	if err != nil {
 		return err
 	}
-	cfg.Tracing = c.Tracing
+	cfg.Tracing, cfg.Route = c.Tracing, c.Route
 	*c = cfg
 	return nil
 }
@@ -192,6 +213,7 @@ func decodePolicy(raw json.RawMessage, path string, p *Policy, inherited Policy,
 			return nil
 		},
 		"credits":           func(raw json.RawMessage) error { return decodeCredits(raw, path+".credits", &p.Credits) },
+		"pacing":            func(raw json.RawMessage) error { return decodePacing(raw, path+".pacing", &p.Pacing) },
 		"attempt_timeout":   timeoutField(&p.AttemptTimeout),
 		"timeout":           setBy(&from.timeout, path, timeoutField(&p.Timeout)),
 		"body_idle_timeout": timeoutField(&p.BodyIdleTimeout),
@@ -200,6 +222,47 @@ func decodePolicy(raw json.RawMessage, path string, p *Policy, inherited Policy,
 		"no_retry":          boolField(&p.NoRetry),
 		"no_breaker":        boolField(&p.NoBreaker),
 		"no_tracing":        boolField(&p.NoTracing),
+		"no_pacing":         boolField(&p.NoPacing),
+		"refusals_as_503":   boolField(&p.RefusalsAs503),
+	})
+}
+
+// checkRouteName rejects a route name (an endpoint key without "/") that
+// nothing could route a request to: the empty one, or any when no
+// route header is set.
+func checkRouteName(name string, routing bool) error {
+	switch {
+	case name == "":
+		return errors.New(`an empty endpoint key is neither a pattern nor a route name`)
+	case !routing:
+		return errNameWithoutRouting
+	}
+	return nil
+}
+
+// decodePacing overlays a "pacing" object on pp: {"max_wait": duration or
+// "never", "scope": "host" or "route", "rate": requests a second, "burst":
+// int, "max_keys": int}.
+func decodePacing(raw json.RawMessage, path string, pp *pacing.Policy) error {
+	return decodeObject(raw, path, fields{
+		"max_wait": func(raw json.RawMessage) error {
+			if string(raw) == `"never"` {
+				pp.MaxWait = -1
+				return nil
+			}
+			return decodeDuration(raw, &pp.MaxWait, false)
+		},
+		"scope": func(raw json.RawMessage) error {
+			var v string
+			if json.Unmarshal(raw, &v) != nil || (v != string(pacing.ScopeHost) && v != string(pacing.ScopeRoute)) {
+				return fmt.Errorf(`want "host" or "route", got %s`, raw)
+			}
+			pp.Scope = pacing.Scope(v)
+			return nil
+		},
+		"rate":     numberField(&pp.Rate, 0, 1e6),
+		"burst":    numberField(&pp.Burst, 0, 1<<20),
+		"max_keys": numberField(&pp.MaxKeys, 1, 1<<20),
 	})
 }
 
@@ -215,6 +278,8 @@ func decodeRetry(raw json.RawMessage, policyPath string, p *Policy, inherited re
 		"max_retry_after":         setBy(&from.maxRetryAfter, policyPath, durationField(&r.MaxRetryAfter)),
 		"require_idempotency_key": boolField(&r.RequireIdempotencyKey),
 		"wait_for_breaker":        boolField(&r.WaitForBreaker),
+		"sdk_retries":             sdkRetriesField(&r.SDKRetriesMode),
+		"buffer_body":             sizeField(&r.BufferBody, maxBufferBody),
 		"budget": func(raw json.RawMessage) error {
 			// Spelled out, so that a policy that names "budget" never holds
 			// the zero Retry.Budget, which means "share the default's".
@@ -479,6 +544,85 @@ func numberField[T int | uint32 | float64](dst *T, lo, hi T) func(json.RawMessag
 	}
 }
 
+// maxBufferBody bounds retry.buffer_body in a policy file: a body held
+// in memory per request, for its retries, should be small.
+const maxBufferBody = 1 << 30
+
+// sizeUnits are the units a size may be written in, largest first.
+var sizeUnits = [...]struct {
+	name string
+	n    int64
+}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}}
+
+// sizeField decodes a size in bytes in [0, hi]: a number of bytes, or a
+// string such as "64KiB" (units B, KiB, MiB, GiB; a string of digits
+// alone counts bytes).
+func sizeField(dst *int64, hi int64) func(json.RawMessage) error {
+	return func(raw json.RawMessage) error {
+		var n int64
+		if err := json.Unmarshal(raw, &n); err != nil {
+			var s string
+			if json.Unmarshal(raw, &s) != nil {
+				return fmt.Errorf(`want a size such as "64KiB" or a number of bytes, got %s`, raw)
+			}
+			if n, err = parseSize(s, hi); err != nil {
+				return err
+			}
+		}
+		if n < 0 || n > hi {
+			return fmt.Errorf("%d bytes is out of range [0, %d]", n, hi)
+		}
+		*dst = n
+		return nil
+	}
+}
+
+// parseSize reads a size string such as "64KiB" of at most hi bytes.
+func parseSize(s string, hi int64) (int64, error) {
+	digits := strings.TrimRightFunc(s, func(r rune) bool { return r < '0' || r > '9' })
+	unit := s[len(digits):]
+	if digits == "" || strings.ContainsFunc(digits, func(r rune) bool { return r < '0' || r > '9' }) {
+		return 0, fmt.Errorf(`want a size such as "64KiB" or a number of bytes, got %q`, s)
+	}
+	mult := int64(0)
+	if unit == "" {
+		mult = 1
+	}
+	for _, u := range sizeUnits {
+		if unit == u.name {
+			mult = u.n
+		}
+	}
+	if mult == 0 {
+		return 0, fmt.Errorf("unknown unit %q in %q (want B, KiB, MiB or GiB)", unit, s)
+	}
+	n, err := strconv.ParseInt(digits, 10, 64)
+	if err != nil || n > hi/mult {
+		return 0, fmt.Errorf("%q is out of range [0, %d bytes]", s, hi)
+	}
+	return n * mult, nil
+}
+
+// sdkRetriesField decodes retry.sdk_retries: "none", "stainless" or
+// "always".
+func sdkRetriesField(dst *retry.SDKRetriesMode) func(json.RawMessage) error {
+	return func(raw json.RawMessage) error {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return fmt.Errorf(`want "none", "stainless" or "always", got %s`, raw)
+		}
+		switch m := retry.SDKRetriesMode(s); m {
+		case retry.SDKStainless, retry.SDKAlways:
+			*dst = m
+		case "none":
+			*dst = retry.SDKNone
+		default:
+			return fmt.Errorf(`want "none", "stainless" or "always", got %q`, s)
+		}
+		return nil
+	}
+}
+
 func boolField(dst *bool) func(json.RawMessage) error {
 	return func(raw json.RawMessage) error {
 		if err := json.Unmarshal(raw, dst); err != nil {
@@ -523,17 +667,25 @@ func sortedKeys[V any](m map[string]V) []string {
 //
 // A Config that ParseConfig returned reads back equal, but for what no
 // file holds: the code-only hooks (classifiers, Backoff, Key,
-// OnStateChange, OnLatch, Tracing) and live state (a retry.Policy.SharedBudget
+// OnStateChange, OnLatch, SDKRetries, PrepareRetry, Observer, pacing's
+// Key, Route, OnWait and OnRefuse, Config.Route, Tracing)
+// and live state (a retry.Policy.SharedBudget
 // given to share one budget; its Budget is what files hold). A
 // Config built in code reads back as a Stack would run it: a negative
 // duration that is not a timeout, which means the default, is written as
 // "0s", an endpoint's zero count that a file cannot hold (max_attempts,
 // the breaker's counts) as the default it stands for, and a budget with
 // its three fields (a negative ratio or floor as 0, a window of zero or
-// less as the default). Values out of a file's ranges are written as they
-// are, for ParseConfig to reject.
+// less as the default), a negative retry.BufferBody as 0 (off), a
+// size in the largest unit that holds it exactly ("64KiB"), a negative
+// Pacing.MaxWait as "never" and an empty Pacing.Scope as "host". Values out of
+// a file's ranges (an SDKRetriesMode that is none of retry's constants)
+// are written as they are, for ParseConfig to reject.
 func (c Config) MarshalJSON() ([]byte, error) {
 	var o object
+	if c.RouteHeader != "" {
+		o.addValue("route_header", c.RouteHeader)
+	}
 	if def := encodePolicy(c.Default, Policy{}); !def.isEmpty() {
 		o.addObject("default", def)
 	}
@@ -564,6 +716,9 @@ func encodePolicy(p, base Policy) *object {
 	if c := encodeCredits(p.Credits, base.Credits); !c.isEmpty() {
 		o.addObject("credits", c)
 	}
+	if pc := encodePacing(p.Pacing, base.Pacing); !pc.isEmpty() {
+		o.addObject("pacing", pc)
+	}
 	o.timeout("attempt_timeout", p.AttemptTimeout, base.AttemptTimeout)
 	o.timeout("timeout", p.Timeout, base.Timeout)
 	o.timeout("body_idle_timeout", p.BodyIdleTimeout, base.BodyIdleTimeout)
@@ -572,6 +727,36 @@ func encodePolicy(p, base Policy) *object {
 	o.bool("no_retry", p.NoRetry, base.NoRetry)
 	o.bool("no_breaker", p.NoBreaker, base.NoBreaker)
 	o.bool("no_tracing", p.NoTracing, base.NoTracing)
+	o.bool("no_pacing", p.NoPacing, base.NoPacing)
+	o.bool("refusals_as_503", p.RefusalsAs503, base.RefusalsAs503)
+	return &o
+}
+
+// encodePacing writes a "pacing" object: a negative MaxWait as "never", an
+// empty Scope as "host" (what it means), a negative Rate or Burst as 0.
+func encodePacing(pp, base pacing.Policy) *object {
+	var o object
+	if w, bw := max(pp.MaxWait, -1), max(base.MaxWait, -1); w != bw {
+		if w < 0 {
+			o.addValue("max_wait", "never")
+		} else {
+			o.addValue("max_wait", w.String())
+		}
+	}
+	scope := func(s pacing.Scope) pacing.Scope {
+		if s == "" {
+			return pacing.ScopeHost
+		}
+		return s
+	}
+	if sc := scope(pp.Scope); sc != scope(base.Scope) {
+		o.addValue("scope", string(sc))
+	}
+	o.float("rate", pp.Rate, base.Rate)
+	if n, bn := max(pp.Burst, 0), max(base.Burst, 0); n != bn {
+		o.addValue("burst", n)
+	}
+	o.count("max_keys", pp.MaxKeys, base.MaxKeys, pacing.DefaultMaxKeys)
 	return &o
 }
 
@@ -584,6 +769,14 @@ func encodeRetry(r, base retry.Policy) *object {
 	o.duration("max_retry_after", r.MaxRetryAfter, base.MaxRetryAfter)
 	o.bool("require_idempotency_key", r.RequireIdempotencyKey, base.RequireIdempotencyKey)
 	o.bool("wait_for_breaker", r.WaitForBreaker, base.WaitForBreaker)
+	if r.SDKRetriesMode != base.SDKRetriesMode {
+		mode := string(r.SDKRetriesMode)
+		if r.SDKRetriesMode == retry.SDKNone {
+			mode = "none"
+		}
+		o.addValue("sdk_retries", mode)
+	}
+	o.size("buffer_body", r.BufferBody, base.BufferBody)
 	// The zero Retry.Budget shares the default's budget (or, for the
 	// default, means the defaults): nothing to write. Any other is the
 	// policy's own, written whole.
@@ -690,6 +883,21 @@ func (o *object) count(name string, n, base, def int) {
 	}
 	if n == 0 {
 		n = def
+	}
+	o.addValue(name, n)
+}
+
+// size writes a size in bytes, in the largest unit that holds it
+// exactly ("64KiB"), else as a number; a negative size means zero.
+func (o *object) size(name string, n, base int64) {
+	if n, base = max(n, 0), max(base, 0); n == base {
+		return
+	}
+	for _, u := range sizeUnits[:len(sizeUnits)-1] {
+		if n > 0 && n%u.n == 0 {
+			o.addValue(name, strconv.FormatInt(n/u.n, 10)+u.name)
+			return
+		}
 	}
 	o.addValue(name, n)
 }

@@ -5,17 +5,22 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"net/http"
 	"os"
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/resilient-http/resilient/transport/breaker"
 	"github.com/resilient-http/resilient/transport/credits"
+	"github.com/resilient-http/resilient/transport/errclass"
+	"github.com/resilient-http/resilient/transport/pacing"
 	"github.com/resilient-http/resilient/transport/retry"
 )
 
@@ -105,6 +110,36 @@ var configErrors = []struct {
 	{"conflicting patterns", `{"endpoints": {"GET /a/{x}": {}, "GET /a/{y}": {}}}`, `endpoints["GET /a/{y}"]`, "conflicts"},
 	{"policy not an object", `{"default": []}`, "default", "want a JSON object"},
 	{"endpoint not an object", `{"endpoints": {"GET /x": 3}}`, `endpoints["GET /x"]`, "want a JSON object, got a number"},
+
+	// Issue 14 items 2 and 3: sdk_retries and buffer_body.
+	{"sdk_retries unknown", `{"default": {"retry": {"sdk_retries": "openai"}}}`, "default.retry.sdk_retries", `want "none", "stainless" or "always", got "openai"`},
+	{"sdk_retries empty", `{"default": {"retry": {"sdk_retries": ""}}}`, "default.retry.sdk_retries", `got ""`},
+	{"sdk_retries bool", `{"endpoints": {"GET /x": {"retry": {"sdk_retries": true}}}}`, `endpoints["GET /x"].retry.sdk_retries`, "got true"},
+	{"buffer_body negative", `{"default": {"retry": {"buffer_body": -1}}}`, "default.retry.buffer_body", "-1 bytes is out of range [0, 1073741824]"},
+	{"buffer_body over range", `{"default": {"retry": {"buffer_body": "2GiB"}}}`, "default.retry.buffer_body", `"2GiB" is out of range [0, 1073741824 bytes]`},
+	{"buffer_body overflow", `{"default": {"retry": {"buffer_body": "99999999999999999999KiB"}}}`, "default.retry.buffer_body", "out of range"},
+	{"buffer_body number over range", `{"default": {"retry": {"buffer_body": 1073741825}}}`, "default.retry.buffer_body", "1073741825 bytes is out of range"},
+	{"buffer_body decimal unit", `{"default": {"retry": {"buffer_body": "64KB"}}}`, "default.retry.buffer_body", `unknown unit "KB" in "64KB" (want B, KiB, MiB or GiB)`},
+	{"buffer_body space", `{"default": {"retry": {"buffer_body": "64 KiB"}}}`, "default.retry.buffer_body", `unknown unit " KiB"`},
+	{"buffer_body no digits", `{"default": {"retry": {"buffer_body": "KiB"}}}`, "default.retry.buffer_body", `want a size such as "64KiB" or a number of bytes, got "KiB"`},
+	{"buffer_body sign", `{"default": {"retry": {"buffer_body": "-5KiB"}}}`, "default.retry.buffer_body", `got "-5KiB"`},
+	{"buffer_body fraction", `{"default": {"retry": {"buffer_body": 1.5}}}`, "default.retry.buffer_body", "got 1.5"},
+	{"buffer_body bool", `{"default": {"retry": {"buffer_body": false}}}`, "default.retry.buffer_body", "got false"},
+
+	// Issue 14: pacing, refusals_as_503, route_header and route names.
+	{"pacing scope unknown", `{"default": {"pacing": {"scope": "path"}}}`, "default.pacing.scope", `want "host" or "route", got "path"`},
+	{"pacing scope empty", `{"default": {"pacing": {"scope": ""}}}`, "default.pacing.scope", `got ""`},
+	{"pacing max_wait negative", `{"default": {"pacing": {"max_wait": "-1s"}}}`, "default.pacing.max_wait", `negative duration "-1s"`},
+	{"pacing max_wait none", `{"default": {"pacing": {"max_wait": "none"}}}`, "default.pacing.max_wait", `"none" turns a timeout off`},
+	{"pacing rate negative", `{"default": {"pacing": {"rate": -1}}}`, "default.pacing.rate", "out of range"},
+	{"pacing burst fraction", `{"default": {"pacing": {"burst": 1.5}}}`, "default.pacing.burst", "want an integer"},
+	{"pacing max_keys zero", `{"default": {"pacing": {"max_keys": 0}}}`, "default.pacing.max_keys", "out of range [1, 1048576]"},
+	{"pacing unknown", `{"endpoints": {"GET /x": {"pacing": {"off": true}}}}`, `endpoints["GET /x"].pacing.off`, "unknown field"},
+	{"refusals_as_503 not bool", `{"default": {"refusals_as_503": "yes"}}`, "default.refusals_as_503", ""},
+	{"route name without route_header", `{"endpoints": {"DynamoDB_20120810.GetItem": {}}}`, `endpoints["DynamoDB_20120810.GetItem"]`, "route name"},
+	{"empty endpoint key", `{"route_header": "X-Amz-Target", "endpoints": {"": {}}}`, `endpoints[""]`, "empty endpoint key"},
+	{"route_header not a name", `{"route_header": "X Amz"}`, "route_header", `want a header name`},
+	{"route_header not a string", `{"route_header": 1}`, "route_header", `want a header name`},
 
 	// Issue 12 item 9: text after the object, duplicate names.
 	{"trailing text", `{"default": {}} garbage`, "offset 16", "text after the top-level object"},
@@ -201,6 +236,29 @@ func TestParseConfigAccepts(t *testing.T) {
 			func(t *testing.T, cfg Config) {
 				if got := cfg.Endpoints["GET /x"].RetryStatuses; got != nil {
 					t.Errorf("retry_statuses = %#v, want nil", got)
+				}
+			}},
+		// Issue 14: sizes in bytes or units; modes inherited and undone.
+		{"sdk_retries and buffer_body", `{"default": {"retry": {"sdk_retries": "stainless", "buffer_body": "64KiB"}},
+			"endpoints": {"GET /off": {"retry": {"sdk_retries": "none", "buffer_body": 0}}, "GET /inherits": {},
+			"GET /b": {"retry": {"sdk_retries": "always", "buffer_body": 1000}}, "GET /s": {"retry": {"buffer_body": "1000"}},
+			"GET /m": {"retry": {"buffer_body": "1MiB"}}, "GET /g": {"retry": {"buffer_body": "1GiB"}}, "GET /u": {"retry": {"buffer_body": "7B"}}}}`,
+			func(t *testing.T, cfg Config) {
+				for name, want := range map[string]struct {
+					mode retry.SDKRetriesMode
+					size int64
+				}{
+					"default": {retry.SDKStainless, 64 << 10}, "GET /off": {retry.SDKNone, 0}, "GET /inherits": {retry.SDKStainless, 64 << 10},
+					"GET /b": {retry.SDKAlways, 1000}, "GET /s": {retry.SDKStainless, 1000}, "GET /m": {retry.SDKStainless, 1 << 20},
+					"GET /g": {retry.SDKStainless, 1 << 30}, "GET /u": {retry.SDKStainless, 7},
+				} {
+					p, ok := cfg.Endpoints[name]
+					if name == "default" {
+						p, ok = cfg.Default, true
+					}
+					if !ok || p.Retry.SDKRetriesMode != want.mode || p.Retry.BufferBody != want.size {
+						t.Errorf("%s: sdk_retries %q, buffer_body %d; want %q, %d", name, p.Retry.SDKRetriesMode, p.Retry.BufferBody, want.mode, want.size)
+					}
 				}
 			}},
 		// An endpoint's own value implies its others, not the default's.
@@ -315,12 +373,15 @@ func TestConfigRoundTrip(t *testing.T) {
 			json: []string{`"attempt_timeout":"none","timeout":"none","body_idle_timeout":"none"`}},
 		{name: "every field", cfg: Config{Default: Policy{
 			Retry: retry.Policy{MaxAttempts: 7, BaseDelay: time.Millisecond, MaxDelay: time.Second, MaxElapsed: time.Minute,
-				MaxRetryAfter: 20 * time.Second, RequireIdempotencyKey: true, WaitForBreaker: true},
+				MaxRetryAfter: 20 * time.Second, RequireIdempotencyKey: true, WaitForBreaker: true,
+				SDKRetriesMode: retry.SDKAlways, BufferBody: 4096},
 			Breaker: breaker.Policy{Window: time.Second, MinRequests: 5, FailureRatio: 0.25, ConsecutiveFailures: 4,
 				OpenTimeout: time.Second, HalfOpenProbes: 2, CountRateLimited: true, MaxKeys: 9, ProbeTimeout: 3 * time.Second},
 			Credits:        Credits{Enabled: true, Policy: credits.Policy{Cooldown: time.Hour, MaxKeys: 3}},
 			AttemptTimeout: time.Second, Timeout: 2 * time.Minute, BodyIdleTimeout: 5 * time.Second,
 			RetryStatuses: []int{409}, NoRetryStatuses: []int{503, 504}, NoRetry: true, NoBreaker: true, NoTracing: true,
+			Pacing:   pacing.Policy{MaxWait: 10 * time.Second, Scope: pacing.ScopeRoute, Rate: 5, Burst: 10, MaxKeys: 100},
+			NoPacing: true, RefusalsAs503: true,
 		}}},
 		{name: "endpoint undoes the default", cfg: Config{
 			Default: Policy{Retry: retry.Policy{MaxAttempts: 5, RequireIdempotencyKey: true}, AttemptTimeout: time.Second,
@@ -360,6 +421,46 @@ func TestConfigRoundTrip(t *testing.T) {
 				return Config{Default: resolved(t, Policy{Retry: retry.Policy{
 					Budget: retry.BudgetPolicy{Ratio: 0, MinPerSecond: 3, Window: retry.DefaultBudgetWindow}}})}
 			}, json: []string{`"budget":{"ratio":0,"min_per_second":3,"window":"10s"}`}},
+		// Issue 14: sdk_retries and buffer_body, in the largest exact unit;
+		// an endpoint undoing the default's spells "none" and 0.
+		{name: "sdk retries and buffered bodies", cfg: Config{
+			Default: Policy{Retry: retry.Policy{SDKRetriesMode: retry.SDKStainless, BufferBody: 64 << 10}},
+			Endpoints: map[string]Policy{
+				"GET /off":  {},
+				"GET /same": {Retry: retry.Policy{SDKRetriesMode: retry.SDKStainless, BufferBody: 64 << 10}},
+				"GET /b":    {Retry: retry.Policy{SDKRetriesMode: retry.SDKAlways, BufferBody: 1000}},
+				"GET /m":    {Retry: retry.Policy{SDKRetriesMode: retry.SDKStainless, BufferBody: 3 << 20}},
+				"GET /g":    {Retry: retry.Policy{SDKRetriesMode: retry.SDKStainless, BufferBody: 1 << 30}},
+			},
+		}, json: []string{`"default":{"retry":{"sdk_retries":"stainless","buffer_body":"64KiB"}`,
+			`"GET /off":{"retry":{"sdk_retries":"none","buffer_body":0}}`, `"GET /b":{"retry":{"sdk_retries":"always","buffer_body":1000}}`,
+			`"GET /m":{"retry":{"buffer_body":"3MiB"}}`, `"GET /g":{"retry":{"buffer_body":"1GiB"}}`},
+			not: []string{`"GET /same":{"retry"`}},
+		{name: "negative buffer_body means none", cfg: Config{Default: Policy{Retry: retry.Policy{BufferBody: -5}}},
+			want: func(t *testing.T) Config { return Config{Default: resolved(t, Policy{})} }, not: []string{"buffer_body"}},
+		{name: "code-only retry hooks are not written", cfg: Config{Default: Policy{Retry: retry.Policy{
+			SDKRetries: retry.StainlessSDK, PrepareRetry: func(*http.Request, int) error { return nil }, Observer: nopObserver{}}}},
+			want: func(t *testing.T) Config { return Config{Default: resolved(t, Policy{})} }, not: []string{"sdk", "prepare", "observer"}},
+		// Issue 14: pacing, refusals as 503, a route header and names.
+		{name: "pacing and routing", cfg: Config{
+			RouteHeader: "X-Amz-Target",
+			Default:     Policy{Pacing: pacing.Policy{MaxWait: 10 * time.Second, Rate: 2.5}, RefusalsAs503: true},
+			Endpoints: map[string]Policy{
+				"DynamoDB_20120810.GetItem": {Pacing: pacing.Policy{MaxWait: -1, Scope: pacing.ScopeRoute, Rate: 2.5, Burst: 4}},
+				"POST /":                    {Pacing: pacing.Policy{MaxWait: 10 * time.Second, Rate: 2.5}, NoPacing: true},
+				"GET /zero":                 {RefusalsAs503: true},
+			},
+		}, json: []string{`"route_header":"X-Amz-Target"`, `"default":{"pacing":{"max_wait":"10s","rate":2.5},"refusals_as_503":true}`,
+			`"DynamoDB_20120810.GetItem":{"pacing":{"max_wait":"never","scope":"route","burst":4},"refusals_as_503":false}`,
+			`"POST /":{"no_pacing":true,"refusals_as_503":false}`, `"GET /zero":{"pacing":{"max_wait":"0s","rate":0}}`}},
+		{name: "code-only Route is not written", cfg: Config{Route: func(*http.Request) string { return "" }},
+			want: func(t *testing.T) Config { return Config{Default: resolved(t, Policy{})} }, not: []string{"route"}},
+		{name: "empty scope means host", cfg: Config{Default: Policy{Pacing: pacing.Policy{Scope: pacing.ScopeRoute}},
+			Endpoints: map[string]Policy{"GET /x": {Pacing: pacing.Policy{Scope: ""}}}},
+			want: func(t *testing.T) Config {
+				return Config{Default: resolved(t, Policy{Pacing: pacing.Policy{Scope: pacing.ScopeRoute}}),
+					Endpoints: map[string]Policy{"GET /x": resolved(t, Policy{Pacing: pacing.Policy{Scope: pacing.ScopeHost}})}}
+			}, json: []string{`"GET /x":{"pacing":{"scope":"host"}}`}},
 		{name: "pattern needing escapes", cfg: Config{Endpoints: map[string]Policy{`GET /a/"q"/<b>`: {NoRetry: true}}}},
 	}
 	for _, tc := range tests {
@@ -408,6 +509,23 @@ func TestMarshalConfigError(t *testing.T) {
 		t.Fatal("json.Marshal(failure_ratio NaN) error = nil, want one")
 	}
 }
+
+// A mode no file can hold is written as it is, for ParseConfig to reject.
+func TestMarshalUnknownSDKRetriesMode(t *testing.T) {
+	out, err := json.Marshal(Config{Default: Policy{Retry: retry.Policy{SDKRetriesMode: "sometimes"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ce *ConfigError
+	if _, err := ParseConfig(out); !errors.As(err, &ce) || ce.Field != "default.retry.sdk_retries" {
+		t.Errorf("ParseConfig(%s) error = %v, want a *ConfigError at default.retry.sdk_retries", out, err)
+	}
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Retrying(errclass.Outcome, errclass.Attempt)       {}
+func (nopObserver) GaveUp(errclass.Outcome, int, errclass.StopReason) {}
 
 func nanFloat() float64 {
 	zero := 0.0
@@ -485,6 +603,10 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte(`{"default": {"retry": {"max_retry_after": "60s"}}, "endpoints": {"GET /x": {"timeout": "none", "breaker": {}}, "GET /{$}": {"retry_statuses": []}}}`))
 	f.Add([]byte(`{"default": {"retry": {"budget": {"ratio": 0.5, "window": "1s"}}}, "endpoints": {"POST h/a": {"retry": {"budget": {"window": "2s"}}}}}`))
 	f.Add([]byte(`{"default": {"credits": {"cooldown": "1m"}}, "endpoints": {"POST /v1/enhancements": {"credits": {"enabled": true, "max_keys": 10}}}}`))
+	f.Add([]byte(`{"default": {"retry": {"sdk_retries": "stainless", "buffer_body": "64KiB"}}, "endpoints": {"POST /": {"retry": {"sdk_retries": "none", "buffer_body": 0}}, "GET /x": {"retry": {"sdk_retries": "always", "buffer_body": 1000}}}}`))
+	f.Add([]byte(`{"default": {"retry": {"buffer_body": "1GiB"}}, "endpoints": {"GET /a": {"retry": {"buffer_body": "1024"}}, "GET /b": {"retry": {"buffer_body": "3MiB"}}}}`))
+	f.Add([]byte(`{"route_header": "X-Amz-Target", "default": {"pacing": {"max_wait": "10s", "scope": "route", "rate": 5, "burst": 10, "max_keys": 1000}, "refusals_as_503": true}, "endpoints": {"DynamoDB_20120810.GetItem": {"no_pacing": true}, "POST /": {"pacing": {"max_wait": "never", "scope": "host"}}}}`))
+	f.Add([]byte(`{"endpoints": {"GET /x": {"pacing": {"rate": 0.5}, "refusals_as_503": true}, "/api/v3/": {"no_pacing": true}}}`))
 	stub := RoundTripperFunc(func(*http.Request) (*http.Response, error) { return nil, errors.New("not sent") })
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := ParseConfig(data)
@@ -595,13 +717,17 @@ func TestConfigNamesMatchGo(t *testing.T) {
 		return b.String()
 	}
 	// names lists the file names of typ's fields, and which are objects.
+	// A json tag names a field whose Go name does not snake well
+	// (SDKRetriesMode: "sdk_retries").
 	var names func(typ reflect.Type, out map[string]reflect.Type)
 	names = func(typ reflect.Type, out map[string]reflect.Type) {
 		for f := range typ.Fields() {
-			switch {
-			case !f.IsExported() || f.Tag.Get("json") == "-":
+			switch tag := f.Tag.Get("json"); {
+			case !f.IsExported() || tag == "-":
 			case f.Anonymous: // credits.Policy in Credits: one object
 				names(f.Type, out)
+			case tag != "":
+				out[tag] = f.Type
 			default:
 				out[snake(f.Name)] = f.Type
 			}
@@ -637,4 +763,86 @@ func TestConfigNamesMatchGo(t *testing.T) {
 	check([]string{"default"}, reflect.TypeFor[Policy]())
 	check([]string{"endpoints", "GET /x"}, reflect.TypeFor[Policy]())
 	check(nil, reflect.TypeFor[Config]())
+}
+
+// TestConfigRetryHooksReachStack guards issue 14 items 2–4 through a
+// stack: a policy file's sdk_retries and buffer_body, and the code-only
+// PrepareRetry and Observer, act on the requests of their policy.
+func TestConfigRetryHooksReachStack(t *testing.T) {
+	cfg, err := ParseConfig([]byte(`{
+		"default": {"no_breaker": true, "retry": {"base_delay": "1ms", "max_delay": "1ms"}},
+		"endpoints": {
+			"POST /v1/chat/completions": {"retry": {"sdk_retries": "stainless"}},
+			"POST /": {"retry": {"buffer_body": "1KiB"}}
+		}
+	}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type seen struct{ path, body, attempt string }
+	var mu sync.Mutex
+	var got []seen
+	down := RoundTripperFunc(func(r *http.Request) (*http.Response, error) {
+		var b []byte
+		if r.Body != nil {
+			b, _ = io.ReadAll(r.Body)
+			r.Body.Close()
+		}
+		mu.Lock()
+		got = append(got, seen{r.URL.Path, string(b), r.Header.Get("Amz-Sdk-Request")})
+		mu.Unlock()
+		return &http.Response{StatusCode: 503, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+	})
+	var gaveUp []errclass.StopReason
+	p := cfg.Endpoints["POST /"]
+	p.Retry.PrepareRetry = func(r *http.Request, attempt int) error {
+		r.Header.Set("Amz-Sdk-Request", fmt.Sprintf("attempt=%d", attempt))
+		return nil
+	}
+	p.Retry.Observer = giveUpRecorder{&gaveUp}
+	cfg.Endpoints["POST /"] = p
+	c, err := NewClient(&http.Client{Transport: down}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(path string, body io.Reader, header http.Header) []seen {
+		t.Helper()
+		mu.Lock()
+		got = nil
+		mu.Unlock()
+		req, _ := http.NewRequest(http.MethodPost, "http://127.0.0.1"+path, body)
+		maps.Copy(req.Header, header)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(got)
+	}
+
+	if n := len(send("/v1/chat/completions", nil, http.Header{"X-Stainless-Retry-Count": {"0"}})); n != 1 {
+		t.Errorf("a Stainless SDK's request: %d attempts, want 1 (left to the SDK)", n)
+	}
+	if n := len(send("/v1/chat/completions", nil, nil)); n != 3 {
+		t.Errorf("another request to the same endpoint: %d attempts, want 3", n)
+	}
+	// A body without GetBody, buffered and replayed; each retry prepared.
+	sent := send("/", io.MultiReader(strings.NewReader(`{"TableName":"t"}`)), http.Header{"Amz-Sdk-Request": {"attempt=1"}})
+	want := []seen{{"/", `{"TableName":"t"}`, "attempt=1"}, {"/", `{"TableName":"t"}`, "attempt=2"}, {"/", `{"TableName":"t"}`, "attempt=3"}}
+	if !slices.Equal(sent, want) {
+		t.Errorf("buffered request sent %v, want %v", sent, want)
+	}
+	if !slices.Equal(gaveUp, []errclass.StopReason{errclass.StopAttemptsExhausted}) {
+		t.Errorf("Retry.Observer heard give-ups %v, want [attempts_exhausted]", gaveUp)
+	}
+}
+
+// giveUpRecorder records the reasons retries stopped.
+type giveUpRecorder struct{ reasons *[]errclass.StopReason }
+
+func (giveUpRecorder) Retrying(errclass.Outcome, errclass.Attempt) {}
+func (g giveUpRecorder) GaveUp(_ errclass.Outcome, _ int, reason errclass.StopReason) {
+	*g.reasons = append(*g.reasons, reason)
 }

@@ -1,11 +1,14 @@
 package transport
 
 import (
+	"net/http"
 	"time"
 
 	"github.com/resilient-http/resilient/transport/breaker"
 	"github.com/resilient-http/resilient/transport/credits"
 	"github.com/resilient-http/resilient/transport/errclass"
+	"github.com/resilient-http/resilient/transport/fleet"
+	"github.com/resilient-http/resilient/transport/pacing"
 	"github.com/resilient-http/resilient/transport/retry"
 	"github.com/resilient-http/resilient/transport/tracing"
 )
@@ -39,7 +42,12 @@ type Policy struct {
 	// A zero Retry.Budget shares the stack's budget (built from the
 	// default policy's); a non-zero one gives this policy a budget of its
 	// own, built by the stack. Retry.SharedBudget, a live budget, is shared with
-	// whatever else it is given to.
+	// whatever else it is given to. The retry hooks apply as they are:
+	// Retry.Observer hears this policy's retry decisions along with the
+	// stack's tracing, Retry.PrepareRetry prepares each later attempt
+	// before it passes through the layers below retry, and requests that
+	// Retry.SDKRetries or Retry.SDKRetriesMode leave to their SDK get one
+	// attempt.
 	Retry retry.Policy
 
 	// Breaker configures the circuit breakers. A zero Breaker shares the
@@ -52,6 +60,24 @@ type Policy struct {
 	// by default: a 402 means "stop submitting" for the partner API, a
 	// declined card at Stripe).
 	Credits Credits
+
+	// Pacing configures the pacing layer, on by default: requests wait
+	// (up to Pacing.MaxWait, 30s by default) for the throttle window a
+	// server announced (Retry-After on a 429 or 503, the RateLimit
+	// fields) instead of each meeting a 429 of its own; a Rate of its own
+	// is off unless set. It sits below the breaker and above the attempt
+	// timeout. Policies whose Pacing is equal share one set of windows, so
+	// a 429 on one endpoint paces its host for all of them; an endpoint's
+	// zero Pacing shares the default policy's. With Scope
+	// [pacing.ScopeRoute] the stack names each route by its endpoint
+	// pattern's path (or its route name, see [Config.Route]) unless Route
+	// is set. OnWait and OnRefuse still hear every wait and refusal along
+	// with the stack's tracing (an event on the attempt's span, the
+	// metrics resilient.pacing.wait.duration and
+	// resilient.pacing.refusals). Policy files spell the fields
+	// "max_wait" ("never" for a negative MaxWait: never wait), "scope"
+	// ("host" or "route"), "rate", "burst" and "max_keys".
+	Pacing pacing.Policy
 
 	// AttemptTimeout bounds each attempt until its response headers
 	// arrive. An attempt cut by it counts as a transient failure (retried
@@ -85,8 +111,28 @@ type Policy struct {
 	// layer's own policy sets one. Nil means errclass.Classify.
 	Classifier errclass.Classifier `json:"-"`
 
-	// NoRetry, NoBreaker and NoTracing turn a layer off for this policy.
-	NoRetry, NoBreaker, NoTracing bool
+	// NoRetry, NoBreaker, NoTracing and NoPacing turn a layer off for
+	// this policy.
+	NoRetry, NoBreaker, NoTracing, NoPacing bool
+
+	// RefusalsAs503 answers a request that a layer refused without
+	// sending it (an open breaker, a 402 latch, a throttle window longer
+	// than Pacing.MaxWait: any [errclass.Refusal]) with a synthetic 503
+	// Service Unavailable instead of an error: Retry-After in whole
+	// seconds, rounded up (left out when the layer cannot tell), the
+	// header [errclass.RefusedHeader] naming the layer ("breaker",
+	// "credits", "pacing"), a JSON body {"detail": "<the error>"}, and
+	// Request set. SDKs that retry errors at once, with sleeps of their
+	// own (stripe-go, openai-go), build their own "unavailable" error
+	// from it and honour Retry-After. The response is made by the stack
+	// itself, above every layer, so its own retry, breakers and metrics
+	// see the refusal, never a server's 503; errclass.Classify gives a
+	// marked response the refusal's outcome (not retried, not a server
+	// fault), so a stack above this one does not count it either. Off by
+	// default: a refusal is an error that errors.Is matches
+	// (breaker.ErrOpen, apierror.ErrInsufficientCredits,
+	// pacing.ErrThrottled).
+	RefusalsAs503 bool `json:"refusals_as_503"`
 }
 
 // Credits configures the 402 Payment Required latch of a [Policy] (see
@@ -118,7 +164,33 @@ type Config struct {
 	// "/v1/lists/"), to the policy for the requests they match. As with
 	// ServeMux, the most specific pattern wins; hosts match the request
 	// URL's host without its port.
+	//
+	// A key without a "/" is not a pattern but a route name
+	// ("DynamoDB_20120810.GetItem"): its policy applies to the requests
+	// that RouteHeader or Route name so. Route names need one of them.
 	Endpoints map[string]Policy
+
+	// RouteHeader, if set, routes by a request header before the
+	// patterns, for APIs that send every operation to one path (the AWS
+	// JSON protocol: POST / with the operation in X-Amz-Target): a
+	// request whose RouteHeader value is the name of an endpoint gets
+	// that endpoint's policy; any other falls back to the patterns.
+	// Policy files spell it "route_header".
+	RouteHeader string
+
+	// Route, if set, replaces RouteHeader's lookup: it returns the key
+	// in Endpoints (a route name, or a pattern) whose policy req gets, or
+	// "" (or a key Endpoints does not have) to fall back to the patterns. It must be safe for
+	// concurrent use and cheap: it runs on every request. Code only.
+	Route func(req *http.Request) string `json:"-"`
+
+	// Fleet, if set, shares what the layers learn with the other replicas
+	// of the service (see package fleet, and the module redisstate for a
+	// Redis store): 402 latches, breakers and throttle windows, and a
+	// configured pacing rate. It is given to every credits, breaker and
+	// pacing policy that sets no Fleet of its own. Nil keeps everything
+	// local. Code only: it is live state, not policy.
+	Fleet fleet.Store `json:"-"`
 
 	// Tracing configures the spans and metrics of every policy. Its Route is
 	// ignored: span names use the matched pattern's path.

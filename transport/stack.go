@@ -1,39 +1,57 @@
 package transport
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"reflect"
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/resilient-http/resilient/transport/breaker"
 	"github.com/resilient-http/resilient/transport/credits"
 	"github.com/resilient-http/resilient/transport/errclass"
+	"github.com/resilient-http/resilient/transport/fleet"
+	"github.com/resilient-http/resilient/transport/pacing"
 	"github.com/resilient-http/resilient/transport/retry"
 	"github.com/resilient-http/resilient/transport/tracing"
 )
 
 // Stack is the recommended stack of layers, per endpoint policy:
 //
-//	tracing (request) → total timeout → retry → tracing (attempt) → credits (if on) → breaker → attempt timeout → base
+//	tracing (request) → total timeout → retry → tracing (attempt) → credits (if on) → breaker → pacing → attempt timeout → base
 //
-// It routes each request to the policy of the most specific endpoint
-// pattern that matches it (net/http.ServeMux's own matcher, whose recent
-// answers are cached by method, host and path), or to the default policy.
+// It routes each request to the policy of the endpoint that
+// [Config.RouteHeader] or [Config.Route] names, if any, else of the most
+// specific endpoint pattern that matches it (net/http.ServeMux's own
+// matcher, whose recent answers are cached by method, host and path), or
+// to the default policy. [Stack.Pattern] tells which endpoint a request
+// gets, and [Stack.UnmatchedPatterns] which endpoints no request has had
+// yet (a pattern that can never match, such as "/v1/repos/" behind a
+// GitHub Enterprise "/api/v3" prefix, lists there).
+//
 // A Stack is an http.RoundTripper, safe for concurrent use. Build one with
 // [NewStack] or [NewClient]. The zero Stack has no layers and no policies:
 // it sends each request to http.DefaultTransport as is, as a zero
-// http.Client does; Pattern returns "", States an empty map, and
-// ResetCredits does nothing.
+// http.Client does; Pattern returns "", States an empty map,
+// UnmatchedPatterns nil, and ResetCredits does nothing.
 type Stack struct {
-	next   http.RoundTripper // the base, below every layer
-	mux    *http.ServeMux    // nil without endpoint patterns
-	cache  *routeCache       // the mux's recent answers
-	routes map[string]*route // by pattern
-	def    *route
+	next        http.RoundTripper          // the base, below every layer
+	mux         *http.ServeMux             // nil without endpoint patterns
+	cache       *routeCache                // the mux's recent answers
+	routes      map[string]*route          // by endpoint key: pattern or route name
+	routeHeader string                     // Config.RouteHeader, canonical
+	routeFn     func(*http.Request) string // Config.Route
+	endpoints   []*route                   // every endpoint's, by key, for UnmatchedPatterns
+	def         *route
 	// breakers lists each distinct set of breakers once, the shared one
 	// first, for States.
 	breakers []namedBreaker
@@ -43,6 +61,10 @@ type Stack struct {
 type route struct {
 	rt     http.RoundTripper
 	policy Policy // as built: resolved, the defaults of its bounds filled in
+	key    string // the endpoint's pattern or route name; "" for the default
+	// used is set by the first request routed here (checked before it is
+	// stored, so that the success path writes no shared cache line).
+	used atomic.Bool
 }
 
 type namedBreaker struct {
@@ -76,12 +98,17 @@ func NewClient(c *http.Client, cfg Config) (*http.Client, error) {
 // whose time bounds contradict each other (a Retry-After cap longer than
 // the time retries may take, or that longer than the total timeout), and
 // for an endpoint pattern that net/http.ServeMux rejects, or two patterns
-// that conflict.
+// that conflict, and for a route name (an endpoint key without "/") when
+// neither cfg.RouteHeader nor cfg.Route is set to route by names.
 func NewStack(next http.RoundTripper, cfg Config) (*Stack, error) {
 	if next == nil {
 		next = http.DefaultTransport
 	}
-	s := &Stack{next: next, routes: make(map[string]*route, len(cfg.Endpoints))}
+	s := &Stack{next: next, routes: make(map[string]*route, len(cfg.Endpoints)),
+		routeHeader: http.CanonicalHeaderKey(cfg.RouteHeader), routeFn: cfg.Route}
+	if err := checkRouteHeader(cfg.RouteHeader); err != nil {
+		return nil, &ConfigError{Field: "route_header", Err: err}
+	}
 	// Fill in the defaults of the timeouts and retry time bounds, and
 	// reject bounds that contradict each other.
 	def, err := cfg.Default.resolve("default")
@@ -98,7 +125,7 @@ func NewStack(next http.RoundTripper, cfg Config) (*Stack, error) {
 		}
 		cfg.Endpoints = endpoints
 	}
-	b := &builder{next: next, tracing: cfg.Tracing}
+	b := &builder{next: next, tracing: cfg.Tracing, fleet: cfg.Fleet, stack: s, pacers: make(map[pacingKey]func(http.RoundTripper) http.RoundTripper)}
 	b.tracer = tracing.New(b.tracingConfig(cfg.Default, ""))
 	// The stack's budget, built here unless the caller gave one to share:
 	// a Config holds no live state, so two stacks built from one share
@@ -108,6 +135,7 @@ func NewStack(next http.RoundTripper, cfg Config) (*Stack, error) {
 		b.budget = cfg.Default.Retry.Budget.New()
 	}
 	b.sharedBreaker = breaker.Middleware(b.breakerPolicy(cfg.Default))
+	b.defPacing = cfg.Default.Pacing
 
 	var sharedBT *breaker.Transport
 	s.def, sharedBT = b.build("", cfg.Default, true)
@@ -119,22 +147,34 @@ func NewStack(next http.RoundTripper, cfg Config) (*Stack, error) {
 		return s, nil
 	}
 
-	s.mux = http.NewServeMux()
-	s.cache = newRouteCache()
-	patterns := make([]string, 0, len(cfg.Endpoints))
+	keys := make([]string, 0, len(cfg.Endpoints))
 	for p := range cfg.Endpoints {
-		patterns = append(patterns, p)
+		keys = append(keys, p)
 	}
-	sort.Strings(patterns) // deterministic errors and States order
-	for _, pattern := range patterns {
-		if err := register(s.mux, pattern); err != nil {
-			return nil, err
+	sort.Strings(keys) // deterministic errors and States order
+	for _, key := range keys {
+		if isRouteName(key) {
+			if err := checkRouteName(key, cfg.RouteHeader != "" || cfg.Route != nil); err != nil {
+				return nil, &ConfigError{Field: endpointPath("endpoints", key), Err: err}
+			}
+		} else {
+			if s.mux == nil {
+				s.mux, s.cache = http.NewServeMux(), newRouteCache()
+			}
+			if err := register(s.mux, key); err != nil {
+				return nil, err
+			}
 		}
-		rt, bt := b.build(pattern, cfg.Endpoints[pattern], false)
-		s.routes[pattern] = rt
-		if bt != nil && bt != sharedBT && !b.shares(cfg.Endpoints[pattern]) {
-			s.breakers = append(s.breakers, namedBreaker{prefix: pattern, t: bt})
+		rt, bt := b.build(key, cfg.Endpoints[key], false)
+		s.routes[key] = rt
+		s.endpoints = append(s.endpoints, rt)
+		if bt != nil && bt != sharedBT && !b.shares(cfg.Endpoints[key]) {
+			s.breakers = append(s.breakers, namedBreaker{prefix: key, t: bt})
 		}
+	}
+	s.latches = b.latches
+	if s.mux == nil {
+		return s, nil
 	}
 	// A catch-all, so that a request no endpoint matches still finds a
 	// pattern: without one, ServeMux works out which methods the path would
@@ -143,8 +183,26 @@ func NewStack(next http.RoundTripper, cfg Config) (*Stack, error) {
 	// when an endpoint already covers every path; unless an endpoint is "/"
 	// itself, it maps to the default policy.
 	_ = register(s.mux, "/")
-	s.latches = b.latches
 	return s, nil
+}
+
+// errNameWithoutRouting is the error for a route name that nothing could
+// route a request to.
+var errNameWithoutRouting = errors.New(`not a pattern (no "/") but a route name, and no route_header (or Config.Route) routes by names`)
+
+// isRouteName reports whether an endpoint key is a route name rather than
+// a ServeMux pattern, which always holds a "/".
+func isRouteName(key string) bool { return !strings.Contains(key, "/") }
+
+// checkRouteHeader rejects a RouteHeader that is not a header name (an
+// RFC 9110 token); "" is no header.
+func checkRouteHeader(h string) error {
+	if strings.ContainsFunc(h, func(r rune) bool {
+		return r > '~' || r <= ' ' || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, r)
+	}) {
+		return fmt.Errorf("want a header name such as \"X-Amz-Target\", got %q", h)
+	}
+	return nil
 }
 
 // register adds pattern to mux, turning ServeMux's panic on a bad or
@@ -187,17 +245,108 @@ func (s *Stack) RoundTrip(req *http.Request) (*http.Response, error) {
 	if s.def == nil { // the zero Stack: no layers
 		return http.DefaultTransport.RoundTrip(req)
 	}
-	resp, err := s.route(req).rt.RoundTrip(req)
-	if resp == nil && err == nil { // possible only with every layer off
+	r := s.route(req)
+	if !r.used.Load() {
+		r.used.Store(true)
+	}
+	resp, err := r.rt.RoundTrip(req)
+	if err != nil {
+		if r.policy.RefusalsAs503 {
+			if resp, ok := refusalResponse(req, err); ok {
+				return resp, nil
+			}
+		}
+		return resp, err
+	}
+	if resp == nil { // possible only with every layer off
 		return nil, fmt.Errorf("transport: %T: %w", s.next, errclass.ErrNilResponse)
 	}
-	return resp, err
+	return resp, nil
 }
 
-// Pattern returns the endpoint pattern whose policy req gets, or "" for the
-// default policy.
+// refusalResponse answers a refusal (see [Policy.RefusalsAs503]) as a
+// synthetic 503 with Retry-After and [errclass.RefusedHeader]. It reports
+// false for any other error, and for a refusal that came as the caller's
+// own context ended: the caller gets the context's verdict, as an error.
+func refusalResponse(req *http.Request, err error) (*http.Response, bool) {
+	out := errclass.Classify(req, nil, err)
+	if !out.Refused {
+		return nil, false
+	}
+	layer := "refused"
+	var (
+		be *breaker.OpenError
+		ce *credits.Error
+		pe *pacing.Error
+	)
+	switch {
+	case errors.As(err, &be):
+		layer = "breaker"
+	case errors.As(err, &ce):
+		layer = "credits"
+	case errors.As(err, &pe):
+		layer = "pacing"
+	}
+	h := http.Header{
+		"Content-Type":         {"application/json"},
+		errclass.RefusedHeader: {layer},
+	}
+	if d := out.RetryAfter; d > 0 {
+		// RFC 9110 §10.2.3 counts whole seconds: round up, so that an SDK
+		// honouring it never comes back before the layer lets it through.
+		h["Retry-After"] = []string{strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10)}
+	}
+	body, _ := json.Marshal(struct {
+		Detail string `json:"detail"`
+	}{err.Error()})
+	return &http.Response{
+		Status:        "503 Service Unavailable",
+		StatusCode:    http.StatusServiceUnavailable,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        h,
+		Body:          io.NopCloser(bytes.NewReader(body)),
+		ContentLength: int64(len(body)),
+		Request:       req,
+	}, true
+}
+
+// Pattern returns the key of the endpoint whose policy req gets: the name
+// that [Config.RouteHeader] or [Config.Route] gave it, else the most
+// specific pattern that matches it; "" for the default policy. It is what
+// a log line should carry to show which policy a request took (spans show
+// it too: their name and url.template carry the pattern's path). It is
+// cheap (its answers are cached) and does not count as a match for
+// [Stack.UnmatchedPatterns].
 func (s *Stack) Pattern(req *http.Request) string {
-	if s.mux == nil || req == nil || req.URL == nil {
+	if req == nil || req.URL == nil {
+		return ""
+	}
+	if name := s.routedName(req); name != "" {
+		return name
+	}
+	return s.patternOf(req)
+}
+
+// UnmatchedPatterns returns, sorted, the endpoint keys (patterns and route
+// names) that no request sent through the stack has been routed to since
+// it was built: for a health endpoint, where a pattern that can never
+// match shows up (its requests silently get the default policy). Routing
+// costs one atomic load for this; the list is built only when asked for.
+func (s *Stack) UnmatchedPatterns() []string {
+	var out []string
+	for _, r := range s.endpoints {
+		if !r.used.Load() {
+			out = append(out, r.key)
+		}
+	}
+	return out
+}
+
+// patternOf returns the endpoint pattern that matches req, or "".
+func (s *Stack) patternOf(req *http.Request) string {
+	if s.mux == nil {
 		return ""
 	}
 	host := req.Host
@@ -252,12 +401,41 @@ func (s *Stack) match(req *http.Request, host string) string {
 	return ""
 }
 
+// route returns the route of req's policy. The zero Stack has none: it
+// returns a route with no key.
 func (s *Stack) route(req *http.Request) *route {
-	if p := s.Pattern(req); p != "" {
-		return s.routes[p]
+	if name := s.routedName(req); name != "" {
+		return s.routes[name]
+	}
+	if r, ok := s.routes[s.patternOf(req)]; ok {
+		return r
+	}
+	if s.def == nil {
+		return &zeroRoute
 	}
 	return s.def
 }
+
+// routedName returns the endpoint key that [Config.RouteHeader] or
+// [Config.Route] gives req, if the stack has such an endpoint, else "".
+func (s *Stack) routedName(req *http.Request) string {
+	if s.routeFn == nil && s.routeHeader == "" {
+		return ""
+	}
+	var name string
+	if s.routeFn != nil {
+		name = s.routeFn(req)
+	} else if v := req.Header[s.routeHeader]; len(v) > 0 && isRouteName(v[0]) {
+		name = v[0] // a name, never a pattern: a header picks no pattern's policy
+	}
+	if _, ok := s.routes[name]; !ok {
+		return ""
+	}
+	return name
+}
+
+// zeroRoute is the zero Stack's route: no key, never used to send.
+var zeroRoute route
 
 // States returns the state of every circuit breaker, by name: the shared
 // breakers under their key ("https://api.example.com"), an endpoint's own
@@ -313,8 +491,87 @@ type builder struct {
 	next          http.RoundTripper
 	tracing       tracing.Config
 	tracer        *tracing.Tracer // the default policy's, also fed breaker metrics
+	fleet         fleet.Store     // Config.Fleet: given to every layer whose policy has none
 	budget        *retry.Budget
 	sharedBreaker func(http.RoundTripper) http.RoundTripper
+	stack         *Stack
+	defPacing     pacing.Policy                             // the default policy's
+	defPacer      func(http.RoundTripper) http.RoundTripper // and its middleware, once built
+	// pacers holds one pacing middleware (one set of windows) per
+	// distinct pacing policy without hooks of its own.
+	pacers map[pacingKey]func(http.RoundTripper) http.RoundTripper
+}
+
+// pacingKey is what makes two pacing policies without hooks the same, their
+// defaults filled in.
+type pacingKey struct {
+	maxWait     time.Duration
+	scope       pacing.Scope
+	rate        float64
+	burst, keys int
+}
+
+// pacer returns the pacing middleware of policy p: the default policy's
+// for an endpoint whose Pacing is zero, a shared one for the policies whose
+// Pacing is the same and has no hooks, a new one for a Pacing with hooks
+// of its own. Each reports waits and refusals to tracing, then to the
+// policy's own hooks; each names routes by their endpoint, for
+// ScopeRoute, unless its policy sets Route.
+func (b *builder) pacer(p Policy, def bool) func(http.RoundTripper) http.RoundTripper {
+	pp, fromDef := p.Pacing, def
+	if !def && reflect.ValueOf(pp).IsZero() {
+		if b.defPacer != nil {
+			return b.defPacer
+		}
+		pp, fromDef = b.defPacing, true
+	}
+	hooks := pp.Key != nil || pp.Route != nil || pp.OnWait != nil || pp.OnRefuse != nil
+	k := pacingKey{maxWait: pp.MaxWait, scope: pp.Scope, rate: max(pp.Rate, 0), burst: max(pp.Burst, 0), keys: max(pp.MaxKeys, 0)}
+	if k.maxWait == 0 {
+		k.maxWait = pacing.DefaultMaxWait
+	}
+	if k.scope == "" {
+		k.scope = pacing.ScopeHost
+	}
+	if k.keys == 0 {
+		k.keys = pacing.DefaultMaxKeys
+	}
+	if k.rate == 0 {
+		k.burst = 0 // unused without a rate
+	}
+	if mw, ok := b.pacers[k]; ok && !hooks {
+		return mw
+	}
+	tr, onWait, onRefuse := b.tracer, pp.OnWait, pp.OnRefuse
+	pp.OnWait = func(ctx context.Context, key string, d time.Duration) {
+		tr.PacingWaited(ctx, key, d)
+		if onWait != nil {
+			onWait(ctx, key, d)
+		}
+	}
+	pp.OnRefuse = func(ctx context.Context, key string, d time.Duration) {
+		tr.PacingRefused(ctx, key, d)
+		if onRefuse != nil {
+			onRefuse(ctx, key, d)
+		}
+	}
+	if pp.Fleet == nil {
+		pp.Fleet = b.fleet
+	}
+	if pp.Route == nil {
+		// Called only while a window is open or a rate is set: routing
+		// again then costs what Pattern does.
+		s := b.stack
+		pp.Route = func(req *http.Request) string { return routePath(s.route(req).key) }
+	}
+	mw := pacing.Middleware(pp)
+	if !hooks {
+		b.pacers[k] = mw
+	}
+	if fromDef {
+		b.defPacer = mw
+	}
+	return mw
 }
 
 // shares reports whether p uses the default policy's breakers.
@@ -324,6 +581,9 @@ func (b *builder) breakerPolicy(p Policy) breaker.Policy {
 	bp := p.Breaker
 	if bp.Classifier == nil {
 		bp.Classifier = p.classifier()
+	}
+	if bp.Fleet == nil {
+		bp.Fleet = b.fleet
 	}
 	userHook, tr := bp.OnStateChange, b.tracer
 	bp.OnStateChange = func(name string, from, to breaker.State) {
@@ -349,12 +609,16 @@ func tracingState(s breaker.State) tracing.BreakerState {
 	return -1 // counted as "unknown"; the gauge keeps its value
 }
 
-func (b *builder) tracingConfig(p Policy, pattern string) tracing.Config {
+func (b *builder) tracingConfig(p Policy, key string) tracing.Config {
 	tc := b.tracing
 	tc.Classifier = p.classifier()
 	tc.Route = nil
-	if path := patternPath(pattern); path != "" {
-		tc.Route = func(*http.Request) string { return path }
+	route := patternPath(key)
+	if isRouteName(key) {
+		route = key // names the span; tracing sets no url.template for it
+	}
+	if route != "" {
+		tc.Route = func(*http.Request) string { return route }
 	}
 	return tc
 }
@@ -364,6 +628,9 @@ func (b *builder) build(pattern string, p Policy, def bool) (*route, *breaker.Tr
 	rt := b.next
 	if p.AttemptTimeout > 0 || p.BodyIdleTimeout > 0 {
 		rt = attemptTimeout(p.AttemptTimeout, p.BodyIdleTimeout)(rt)
+	}
+	if !p.NoPacing {
+		rt = b.pacer(p, def)(rt)
 	}
 	var bt *breaker.Transport
 	if !p.NoBreaker {
@@ -379,7 +646,10 @@ func (b *builder) build(pattern string, p Policy, def bool) (*route, *breaker.Tr
 		if cp.Classifier == nil {
 			cp.Classifier = p.classifier()
 		}
-		if path := patternPath(pattern); path != "" {
+		if cp.Fleet == nil {
+			cp.Fleet = b.fleet
+		}
+		if path := routePath(pattern); path != "" {
 			// One latch per endpoint and host, whatever the path's
 			// wildcards hold: a 402 for one job is a 402 for all
 			// ("POST https://host/v1/jobs/{id}").
@@ -427,7 +697,17 @@ func (b *builder) build(pattern string, p Policy, def bool) (*route, *breaker.Tr
 	if tr != nil {
 		rt = tr.Request()(rt)
 	}
-	return &route{rt: rt, policy: p}, bt
+	return &route{rt: rt, policy: p, key: pattern}, bt
+}
+
+// routePath returns the route of an endpoint key for the keys of credits
+// and pacing: a pattern's path, or "/" and a route name
+// ("/DynamoDB_20120810.GetItem"); "" for the default policy.
+func routePath(key string) string {
+	if key != "" && isRouteName(key) {
+		return "/" + key
+	}
+	return patternPath(key)
 }
 
 // patternPath returns the path part of a ServeMux pattern:

@@ -71,13 +71,16 @@ func TestRoutingPrecedence(t *testing.T) {
 
 func TestBadPatterns(t *testing.T) {
 	for _, endpoints := range []map[string]Policy{
-		{"FETCH": {}},
 		{"GET /v1/{id": {}},
 		{"GET /a/{x}": {}, "GET /a/{y}": {}}, // conflict
 	} {
 		if _, err := NewStack(nil, Config{Endpoints: endpoints}); err == nil || !strings.Contains(err.Error(), "transport: endpoint pattern") {
 			t.Errorf("NewStack(%v) error = %v, want a pattern error", endpoints, err)
 		}
+	}
+	// A key without "/" is a route name, which needs a route header.
+	if _, err := NewStack(nil, Config{Endpoints: map[string]Policy{"FETCH": {}}}); err == nil || !strings.Contains(err.Error(), "route name") {
+		t.Errorf("NewStack(FETCH) error = %v, want a route name error", err)
 	}
 }
 

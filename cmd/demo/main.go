@@ -24,6 +24,7 @@ import (
 	"github.com/resilient-http/resilient/transport"
 	"github.com/resilient-http/resilient/transport/apierror"
 	"github.com/resilient-http/resilient/transport/breaker"
+	"github.com/resilient-http/resilient/transport/pacing"
 	"github.com/resilient-http/resilient/transport/tracing"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -78,6 +79,7 @@ var story = []step{
 		body: `{"persons":[{"name":"Katherine Johnson"}]}`},
 	{what: "fetch an unknown job", method: http.MethodGet, path: "/v1/jobs/job_404/results"},
 	{what: "poll progress (server asks for an hour's pause)", method: http.MethodGet, path: "/v1/jobs/job_1/progress"},
+	{what: "poll progress again: paced, refused without asking", method: http.MethodGet, path: "/v1/jobs/job_1/progress"},
 	{what: "the API goes down: every call now answers 503", action: func(d *demo) { d.api.down.Store(true) }},
 	{what: "fetch results during the outage", method: http.MethodGet, path: "/v1/jobs/job_1/results"},
 	{what: "fetch again: the breaker opens mid-request", method: http.MethodGet, path: "/v1/jobs/job_1/results"},
@@ -265,5 +267,7 @@ func explain(w io.Writer, err error) {
 		fmt.Fprintln(w, "    → the API is failing; the breaker spares it (and us) until a probe succeeds")
 	case errors.Is(err, apierror.ErrRateLimited):
 		fmt.Fprintln(w, "    → the wait asked for is longer than the policy allows; try again later")
+	case errors.Is(err, pacing.ErrThrottled):
+		fmt.Fprintln(w, "    → the server asked us to hold back; no request goes out until its window ends")
 	}
 }

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/resilient-http/resilient/transport/errclass"
-	"github.com/resilient-http/resilient/transport/internal/cutoff"
+	"github.com/resilient-http/resilient/transport/internal/bodywatch"
 	"github.com/resilient-http/resilient/transport/timeout"
 	"github.com/sony/gobreaker/v2"
 )
@@ -80,12 +80,24 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	r := t.registry()
 	e := r.get(r.key(req))
+	probe := false
+	if r.p.Fleet != nil {
+		var refusal *OpenError
+		if probe, refusal = r.gate(e); refusal != nil {
+			closeBody(req)
+			if r.events.Pending() {
+				r.events.Flush()
+			}
+			return nil, refusal
+		}
+	}
 	var (
 		resp         *http.Response
 		err, verdict error
+		counted      = errExcluded // what the outcome counted as, for a fleet probe
 	)
 	if State(e.state.Load()) == StateClosed {
-		resp, err = t.sendClosed(r, e, req)
+		resp, err, counted = t.sendClosed(r, e, req)
 	} else {
 		// Open or half-open: gobreaker decides. Execute (rather than the
 		// two-step Allow, whose done callback is a fresh closure per
@@ -95,11 +107,15 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		resp, verdict = e.cb.Execute(func() (*http.Response, error) {
 			var resp *http.Response
 			resp, err = timeout.New(t.nextRT(), timeout.Policy{Headers: r.p.ProbeTimeout, HeadersErr: ErrProbeTimeout}).RoundTrip(req)
-			return resp, r.p.verdict(r.p.Classifier(req, resp, err))
+			counted = r.p.verdict(r.p.Classifier(req, resp, err))
+			return resp, counted
 		})
 	}
-	if r.hasPending.Load() {
-		r.flush()
+	if probe {
+		r.settleProbe(e, counted, verdict)
+	}
+	if r.events.Pending() {
+		r.events.Flush()
 	}
 	if verdict == gobreaker.ErrOpenState || verdict == gobreaker.ErrTooManyRequests {
 		closeBody(req)
@@ -111,7 +127,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // sendClosed sends req through a breaker that was closed when it started.
 // A success is counted in the entry's window; a failure is counted there
 // and reported to gobreaker, which asks the window whether to trip.
-func (t *Transport) sendClosed(r *registry, e *entry, req *http.Request) (resp *http.Response, err error) {
+func (t *Transport) sendClosed(r *registry, e *entry, req *http.Request) (resp *http.Response, err, counted error) {
 	next := t.nextRT()
 	gen := e.gen.Load()
 	returned := false
@@ -125,10 +141,11 @@ func (t *Transport) sendClosed(r *registry, e *entry, req *http.Request) (resp *
 	if resp == nil && err == nil {
 		err = fmt.Errorf("breaker: %T: %w", next, errclass.ErrNilResponse)
 	}
-	switch r.p.verdict(r.p.Classifier(req, resp, err)) {
+	counted = r.p.verdict(r.p.Classifier(req, resp, err))
+	switch counted {
 	case nil:
 		if resp != nil {
-			if n, ok := resp.Body.(cutoff.Notifier); ok && n.NotifyCut(e, gen) {
+			if n, ok := resp.Body.(bodywatch.Notifier); ok && n.NotifyCut(e, gen) {
 				// A layer below watches the body for stalling: count the
 				// response when the body is done, a failure if it was cut.
 				break
@@ -138,7 +155,7 @@ func (t *Transport) sendClosed(r *registry, e *entry, req *http.Request) (resp *
 	case errFailure:
 		r.fail(e, gen)
 	}
-	return resp, err
+	return resp, err, counted
 }
 
 // fail counts a failure of a request sent while e was closed in generation
@@ -149,6 +166,7 @@ func (r *registry) fail(e *entry, gen uint64) {
 	}
 	e.consec.Add(1)
 	e.win.failure(r.clock())
+	r.fleetFail(e)
 	// The report may trip the breaker (gobreaker calls e.trips). If the
 	// breaker has moved on meanwhile, gobreaker refuses the report or, in a
 	// new generation, counts it as excluded.
@@ -166,6 +184,9 @@ func (e *entry) succeed(now time.Duration) {
 	if e.consec.Load() != 0 { // spare the shared cache line a write
 		e.consec.Store(0)
 	}
+	if e.reg.p.Fleet != nil {
+		e.reg.fleetSucceed(e)
+	}
 }
 
 // BodyDone counts a response whose headers looked a success once its body
@@ -182,8 +203,8 @@ func (e *entry) BodyDone(token uint64, cut bool) {
 		return
 	}
 	r.fail(e, token)
-	if r.hasPending.Load() {
-		r.flush()
+	if r.events.Pending() {
+		r.events.Flush()
 	}
 }
 
@@ -231,12 +252,12 @@ func (r *registry) openError(e *entry, cause error) *OpenError {
 func (t *Transport) States() map[string]State {
 	r := t.registry()
 	out := make(map[string]State)
-	r.entries.Range(func(k, v any) bool {
-		out[v.(*entry).cb.Name()] = v.(*entry).cb.State()
+	r.breakers.Range(func(_ key, e *entry) bool {
+		out[e.cb.Name()] = e.cb.State()
 		return true
 	})
-	if r.hasPending.Load() {
-		r.flush()
+	if r.events.Pending() {
+		r.events.Flush()
 	}
 	return out
 }

@@ -346,7 +346,7 @@ func TestKeysBounded(t *testing.T) {
 	for i := range 10_000 {
 		get(t, tr, fmt.Sprintf("http://h%d.test/", i))
 	}
-	if n := tr.registry().size.Load(); n > 50 {
+	if n := int64(tr.registry().breakers.Len()); n > 50 {
 		t.Errorf("%d breakers kept, want at most 50", n)
 	}
 	if st, ok := tr.States()["http://victim.test"]; !ok || st != StateOpen {
@@ -376,7 +376,7 @@ func TestConcurrentUse(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if n := tr.registry().size.Load(); n > 8 {
+	if n := int64(tr.registry().breakers.Len()); n > 8 {
 		t.Errorf("%d breakers kept, want at most 8", n)
 	}
 }

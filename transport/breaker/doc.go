@@ -45,4 +45,32 @@
 // every first attempt and answers every retry fails 50 %), or on 10
 // failures in a row, and break for 5 s. See [DefaultFailureRatio] for the
 // reasoning.
+//
+// # Fleets
+//
+// With [Policy.Fleet] set, a breaker is shared by the replicas of a fleet
+// (see package fleet), through a gate in front of each replica's
+// gobreaker, which cannot be forced open:
+//
+//   - Every counted failure is added to the fleet's count for the key over
+//     [Policy.Window]. When that count reaches [Policy.ConsecutiveFailures],
+//     or this replica's own breaker opens, the fleet's breaker opens for
+//     [Policy.OpenTimeout]. The fleet counts failures only (sharing
+//     successes would cost a write per request), so it stands in for the
+//     run of failures in a row: a success on any replica clears the count,
+//     as it ends a run. The failure-rate rule ([Policy.MinRequests],
+//     [Policy.FailureRatio]) stays each replica's own.
+//   - While the fleet's breaker is open, every replica refuses at once,
+//     before gobreaker and without touching the network, with an
+//     [*OpenError] whose Shared field is set (errors.Is [ErrOpen], an
+//     errclass.Refusal with the time left).
+//   - Once it may probe, one replica probes for all: the holder of the
+//     fleet's lease for the key ([Policy.ProbeTimeout]) sends the probe,
+//     the others refuse as half-open. The probe's success closes the
+//     breaker everywhere; its failure opens it again.
+//
+// So an outage costs the fleet about one ConsecutiveFailures of calls,
+// plus what is in flight and what is sent within one propagation delay,
+// rather than one per replica. A closed breaker costs each request one
+// lookup in the Store's mirror, and a success one more; nothing allocates.
 package breaker

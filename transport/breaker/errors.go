@@ -29,6 +29,9 @@ type OpenError struct {
 	// Until is when the open breaker will let a probe through; zero when
 	// half-open.
 	Until time.Time
+	// Shared reports a refusal by the fleet's breaker ([Policy.Fleet]):
+	// another replica opened it, or is probing it.
+	Shared bool
 
 	cause error
 }

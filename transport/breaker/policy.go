@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/resilient-http/resilient/transport/errclass"
+	"github.com/resilient-http/resilient/transport/fleet"
 	"github.com/sony/gobreaker/v2"
 )
 
@@ -114,6 +115,13 @@ type Policy struct {
 	// inside the hook that changes another breaker's state has its change
 	// delivered right after the hook returns.
 	OnStateChange func(name string, from, to State) `json:"-"`
+
+	// Fleet, if set, shares breakers with the other replicas of a fleet
+	// (see "Fleets" in the package documentation): failures are counted
+	// fleet-wide, a breaker open anywhere refuses everywhere, and one
+	// replica probes for all. Nil means local breakers only, at no cost.
+	// Code only.
+	Fleet fleet.Store `json:"-"`
 }
 
 func (p Policy) withDefaults() Policy {

@@ -3,10 +3,11 @@ package breaker
 import (
 	"errors"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/resilient-http/resilient/transport/internal/notify"
+	bounded "github.com/resilient-http/resilient/transport/internal/registry"
 	"github.com/sony/gobreaker/v2"
 )
 
@@ -31,7 +32,6 @@ type entry struct {
 	cb       *gobreaker.CircuitBreaker[*http.Response]
 	state    atomic.Int32 // mirrors cb's state, updated on each change
 	openedAt atomic.Int64 // unix nanoseconds of the last change to open
-	used     atomic.Bool  // set on use, cleared by eviction sweeps
 
 	// While closed, outcomes are counted here (see window.go); gen changes
 	// with every state change so that an outcome from before it is not
@@ -39,6 +39,10 @@ type entry struct {
 	win    window
 	consec atomic.Uint32 // failures in a row
 	gen    atomic.Uint64
+
+	// probeKey names the fleet's half-open deadline of this breaker (see
+	// fleet.go); made once, so that reading it allocates nothing.
+	probeKey string
 }
 
 // trips reports whether the closed breaker's counts call for opening it.
@@ -58,62 +62,55 @@ type stateChange struct {
 }
 
 // registry holds the breakers of one Transport (or of every Transport made
-// by one Middleware).
+// by one Middleware), at most MaxKeys of them.
 type registry struct {
 	p     Policy
 	clock func() time.Duration // monotonic; a hook for tests
 
-	entries sync.Map              // key → *entry
-	last    atomic.Pointer[entry] // the entry used last: most clients talk to one host
-	size    atomic.Int64
-	mu      sync.Mutex // serializes creation and eviction of entries
+	breakers *bounded.Registry[key, *entry]
 
 	// State changes happen under gobreaker's lock; they are queued there
-	// and delivered to p.OnStateChange after the lock is released, by one
-	// goroutine at a time (see flush).
-	pendingMu  sync.Mutex
-	pending    []stateChange // guarded by pendingMu
-	hasPending atomic.Bool
-	delivering atomic.Bool // a goroutine is in flush's delivery loop
+	// and delivered to p.OnStateChange after the lock is released (see
+	// package notify): a hook may send requests through the Transport or
+	// read States, and never waits for itself. Nil without a hook.
+	events *notify.Queue[stateChange]
 }
 
 func newRegistry(p Policy) *registry {
-	return &registry{p: p, clock: sinceEpoch}
+	r := &registry{p: p, clock: sinceEpoch}
+	// An open or half-open breaker is dropped only when every breaker is:
+	// it protects its host.
+	r.breakers = bounded.New[key](p.MaxKeys, func(e *entry) bounded.Retention {
+		if State(e.state.Load()) == StateClosed {
+			return bounded.Evictable
+		}
+		return bounded.Reluctant
+	})
+	if p.OnStateChange != nil {
+		r.events = notify.New(func(c stateChange) { p.OnStateChange(c.name, c.from, c.to) })
+	}
+	return r
 }
 
-// get returns the breaker for k, creating it if needed.
+// get returns the breaker for k, creating it if needed. A breaker found
+// costs no lock and no allocation.
 func (r *registry) get(k key) *entry {
-	if e := r.last.Load(); e != nil && e.key == k {
-		if !e.used.Load() { // avoid writing a shared cache line on every call
-			e.used.Store(true)
-		}
+	if e, ok := r.breakers.Get(k); ok {
 		return e
 	}
-	var e *entry
-	if v, ok := r.entries.Load(k); ok {
-		e = v.(*entry)
-		e.used.Store(true)
-	} else {
-		e = r.create(k)
-	}
-	r.last.Store(e)
+	// Never full: no breaker is pinned.
+	e, _ := r.breakers.GetOrCreate(k, r.newEntry)
 	return e
 }
 
-func (r *registry) create(k key) *entry {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if v, ok := r.entries.Load(k); ok {
-		return v.(*entry)
-	}
-	if r.size.Load() >= int64(r.p.MaxKeys) {
-		r.evictLocked()
-	}
+// newEntry makes the breaker for k. It runs under the registry's lock.
+func (r *registry) newEntry(k key) *entry {
 	e := &entry{reg: r, key: k, win: newWindow(r.p.Window, windowBuckets)}
-	e.used.Store(true)
-	name := k.String()
+	if r.p.Fleet != nil {
+		e.probeKey = k.String() + probeSuffix
+	}
 	e.cb = gobreaker.NewCircuitBreaker[*http.Response](gobreaker.Settings{
-		Name:        name,
+		Name:        k.String(),
 		MaxRequests: r.p.HalfOpenProbes,
 		// No Interval: while closed, the window above does the counting
 		// and gobreaker only hears of failures.
@@ -125,96 +122,21 @@ func (r *registry) create(k key) *entry {
 			e.gen.Add(1)
 			switch to {
 			case StateOpen:
-				e.openedAt.Store(time.Now().UnixNano())
+				now := time.Now()
+				e.openedAt.Store(now.UnixNano())
+				r.fleetOpen(e, now) // a Store's writes never block
 			case StateClosed:
 				e.consec.Store(0)
 				e.win.reset()
+				if from == StateHalfOpen {
+					r.fleetClose(e)
+				}
 			}
 			e.state.Store(int32(to)) // last: the fast path starts counting afresh
-			if r.p.OnStateChange != nil {
-				r.pendingMu.Lock()
-				r.pending = append(r.pending, stateChange{name, from, to})
-				r.hasPending.Store(true)
-				r.pendingMu.Unlock()
-			}
+			r.events.Push(stateChange{name, from, to})
 		},
 	})
-	r.entries.Store(k, e)
-	r.size.Add(1)
 	return e
-}
-
-// evictLocked drops one breaker to make room, preferring a closed one not
-// used since the last sweep (an approximation of least recently used that
-// costs nothing on lookups), so that open breakers keep protecting their
-// hosts. Requires r.mu.
-func (r *registry) evictLocked() {
-	var victim, closed, first key
-	found, haveClosed, haveFirst := false, false, false
-	r.entries.Range(func(k, v any) bool {
-		e := v.(*entry)
-		if !haveFirst {
-			first, haveFirst = k.(key), true
-		}
-		if State(e.state.Load()) != StateClosed {
-			return true
-		}
-		if !haveClosed {
-			closed, haveClosed = k.(key), true
-		}
-		if e.used.Swap(false) {
-			return true // used lately: spare it this time
-		}
-		victim, found = k.(key), true
-		return false
-	})
-	switch {
-	case found:
-	case haveClosed:
-		victim = closed
-	case haveFirst:
-		victim = first
-	default:
-		return
-	}
-	r.entries.Delete(victim)
-	r.size.Add(-1)
-	if e := r.last.Load(); e != nil && e.key == victim {
-		r.last.Store(nil)
-	}
-}
-
-// flush delivers queued state changes to OnStateChange, in order, holding
-// no lock while a hook runs: a hook may send requests through the
-// Transport (changing other breakers' states) or read States. One
-// goroutine delivers at a time; a flush that finds another one delivering
-// leaves its changes to it, so a hook that calls back in never waits for
-// itself, and a request never waits for a hook run by another.
-func (r *registry) flush() {
-	// The second look catches a change queued after the deliverer's last
-	// look but before it let go.
-	for r.hasPending.Load() && r.delivering.CompareAndSwap(false, true) {
-		r.deliver()
-	}
-}
-
-// deliver runs the hooks of queued changes until none is left. The caller
-// has set r.delivering; deliver clears it, also when a hook panics.
-func (r *registry) deliver() {
-	defer r.delivering.Store(false)
-	for {
-		r.pendingMu.Lock()
-		changes := r.pending
-		r.pending = nil
-		r.hasPending.Store(false)
-		r.pendingMu.Unlock()
-		if len(changes) == 0 {
-			return
-		}
-		for _, c := range changes {
-			r.p.OnStateChange(c.name, c.from, c.to)
-		}
-	}
 }
 
 // windowBuckets is how many buckets a window is split into.

@@ -2,6 +2,7 @@ package breaker
 
 import (
 	"errors"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"sync"
@@ -171,13 +172,18 @@ func TestWindowCountsConcurrentlyAndExactly(t *testing.T) {
 	}
 }
 
-func TestWindowSaturates(t *testing.T) {
-	w := newWindow(time.Second, 1)
-	w.buckets[0].ok.Store(3<<countBits | (countMask - 1))
-	w.success(3 * time.Second)
-	w.success(3 * time.Second)
-	if ok, _ := w.counts(3 * time.Second); ok != countMask {
-		t.Errorf("ok = %d, want it to stop at %d", ok, countMask)
+// Counts past 2^32 (a window of many full buckets) stop there rather than
+// wrap to small numbers that would read as a healthy host.
+func TestClamp32Saturates(t *testing.T) {
+	for _, tc := range []struct {
+		in   uint64
+		want uint32
+	}{
+		{5, 5}, {math.MaxUint32, math.MaxUint32}, {1<<32 + 5, math.MaxUint32},
+	} {
+		if got := clamp32(tc.in); got != tc.want {
+			t.Errorf("clamp32(%d) = %d, want %d", tc.in, got, tc.want)
+		}
 	}
 }
 
@@ -253,4 +259,38 @@ func TestTripsWhenTheModelSays(t *testing.T) {
 	if byRun < 10 || byRate < 10 || never < 10 {
 		t.Errorf("tripped by a run %d times, by the rate %d, never %d: the sequences do not exercise every case", byRun, byRate, never)
 	}
+}
+
+// BenchmarkSuccessPath measures a closed breaker's success path, where the
+// window does its counting: one Add per call, no lock, no allocation.
+func BenchmarkSuccessPath(b *testing.B) {
+	stub := canned{&http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody}}
+	tr := New(stub, Policy{})
+	req, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1/", nil)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := tr.RoundTrip(req); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkWindow measures the window alone: an event counted, and the
+// counts read as a failure does before asking whether to trip.
+func BenchmarkWindow(b *testing.B) {
+	w := newWindow(10*time.Second, windowBuckets)
+	b.Run("success", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			w.success(sinceEpoch())
+		}
+	})
+	b.Run("counts", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			w.counts(sinceEpoch())
+		}
+	})
 }

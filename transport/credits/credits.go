@@ -60,7 +60,14 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	if t.s.empty() {
 		// No latch anywhere: no key, no clock, no lock. Only a 402, or
-		// signals of credits left when the policy reads them, cost.
+		// signals of credits left when the policy reads them, cost. With a
+		// fleet, what other replicas latched is read from its mirror.
+		if t.s.p.Fleet != nil {
+			if refusal := t.fleetRefusal(req); refusal != nil {
+				closeBody(req)
+				return nil, refusal
+			}
+		}
 		resp, err := t.next.RoundTrip(req)
 		if err == nil && resp == nil {
 			return nil, t.nilResponse()
@@ -79,6 +86,14 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	if pr.any() {
 		return t.probe(req, k, pr)
+	}
+	// No latch of ours for req: the fleet's, if any, still refuse it. (A
+	// latch of ours decides alone: its probe is this replica's to send.)
+	if t.s.p.Fleet != nil {
+		if refusal := t.fleetRefusal(req); refusal != nil {
+			closeBody(req)
+			return nil, refusal
+		}
 	}
 	resp, err := t.next.RoundTrip(req)
 	if err == nil && resp == nil {

@@ -393,7 +393,7 @@ func TestFloodKeepsEveryLatch(t *testing.T) {
 			sent++
 		}
 	}
-	if n := len(tr.s.route); n != DefaultMaxKeys {
+	if n := tr.s.route.Len(); n != DefaultMaxKeys {
 		t.Errorf("%d route latches, want %d", n, DefaultMaxKeys)
 	}
 	// 999 routes fill the bound, the 1000th latches the host.
@@ -403,7 +403,7 @@ func TestFloodKeepsEveryLatch(t *testing.T) {
 	ce := refused(t, tr, "POST", "/v1/enhancements")
 	if ce.Host {
 		// Either latch may refuse; the route's must still exist.
-		if _, ok := tr.s.route["POST https://partner.test/v1/enhancements"]; !ok {
+		if _, ok := tr.s.route.Get("POST https://partner.test/v1/enhancements"); !ok {
 			t.Error("the first route latch was dropped")
 		}
 	}
@@ -421,10 +421,10 @@ func TestFloodKeepsEveryLatch(t *testing.T) {
 	a.setHook(nil)
 	tr.now = func() time.Time { return time.Now().Add(2 * DefaultCooldown) }
 	passes(t, tr, "POST", "/v1/exports")
-	if _, ok := tr.s.host[hostKey{"POST", "https", "partner.test"}]; ok {
+	if _, ok := tr.s.host.Get(hostKey{"POST", "https", "partner.test"}); ok {
 		t.Error("the host latch survived a 200 probe")
 	}
-	if n := len(tr.s.route); n != DefaultMaxKeys {
+	if n := tr.s.route.Len(); n != DefaultMaxKeys {
 		t.Errorf("%d route latches after the host's release, want %d", n, DefaultMaxKeys)
 	}
 }
@@ -470,10 +470,10 @@ func TestBoundUnderConcurrency(t *testing.T) {
 	waitFor(t, func() bool { return inFlight.Load() == goroutines })
 	close(wave)
 	wg.Wait()
-	if n, m := len(tr.s.route), tr.s.nRoute.Load(); n != maxKeys || m != maxKeys {
+	if n, m := countLatches(tr.s.route), tr.s.route.Len(); n != maxKeys || m != maxKeys {
 		t.Errorf("%d route latches (counted %d), want %d", n, m, maxKeys)
 	}
-	if n := len(tr.s.host); n != 1 {
+	if n := countLatches(tr.s.host); n != 1 {
 		t.Errorf("%d host latches, want 1", n)
 	}
 	// Every path that was answered 402 is refused now.
@@ -731,7 +731,8 @@ func TestHostProbeFreedWhenRouteRefuses(t *testing.T) {
 	latchRoute(t, tr, a, "POST", "/v1/exports") // the host
 	clk.Advance(DefaultCooldown)
 	tr.s.mu.Lock()
-	tr.s.route["POST https://partner.test/v1/enhancements"].until = clk.Now().Add(time.Hour)
+	l, _ := tr.s.route.Get("POST https://partner.test/v1/enhancements")
+	l.until = clk.Now().Add(time.Hour)
 	tr.s.mu.Unlock()
 	if ce := refused(t, tr, "POST", "/v1/enhancements"); ce.Host {
 		t.Errorf("refused by %q, want the route latch", ce.Key)

@@ -68,6 +68,27 @@
 // pooled buffer, then one scan of that prefix that allocates nothing, and
 // the key. About 1µs and 2 allocations per response in all.
 //
+// # Fleets
+//
+// With [Policy.Fleet] set, latches are shared by the replicas of a fleet
+// (see package fleet): a latch set here (a 402, or a report of no credits
+// left) is published under its key, "host:" and the key for a host latch,
+// until its cooldown ends; a request whose route or host another replica
+// latched is refused with an [*Error] without being sent. Only the replica
+// that latched probes: while its probe is out the fleet's deadline is
+// extended by a cooldown, and the probe's release clears it everywhere,
+// as [Transport.Reset] clears this replica's latches (not the other
+// replicas': the Store cannot list them; they end with their cooldown or
+// their own probe). Other replicas see a latch one propagation delay after
+// the 402 (for Redis, one pub/sub hop); a request sent within it is
+// answered 402 and latches that replica too. A latch of this replica
+// decides alone for its keys.
+//
+// Reading the fleet's latches costs every request two lookups in the
+// Store's mirror, with no allocation: both keys are spelled in a pooled
+// buffer (a [Policy.Key] or [Policy.Route] costs what it allocates, a
+// path with escapes one allocation).
+//
 // # Placement
 //
 // Below retry (so that every attempt is checked and a refusal ends the

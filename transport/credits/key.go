@@ -5,6 +5,10 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"sync"
+	"unsafe"
+
+	"github.com/resilient-http/resilient/transport/fleet"
 )
 
 // keys names the two latches a request can meet: its route's and its
@@ -132,4 +136,63 @@ func upper(c byte) byte {
 		return c - 'a' + 'A'
 	}
 	return c
+}
+
+// keyBufs holds the buffers fleetRefusal spells keys in.
+var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
+
+// fleetRefusal returns the refusal of req by a latch another replica
+// published to Policy.Fleet, or nil. It is the request path of every
+// request while no latch is set here, so it allocates nothing in the
+// common case: both keys are spelled in one pooled buffer ("host:", the
+// host key, then the route) and passed to the Store as strings over that
+// buffer, which [fleet.Store.Until] does not retain. A [Policy.Key] or
+// [Policy.Route] costs what it allocates; a path with escapes, one
+// allocation.
+func (t *Transport) fleetRefusal(req *http.Request) *Error {
+	f := t.s.p.Fleet
+	bp := keyBufs.Get().(*[]byte)
+	defer keyBufs.Put(bp)
+	scheme, host := origin(req.URL)
+	b := append((*bp)[:0], hostPrefix...)
+	b = append(b, method(req)...)
+	b = append(b, ' ')
+	b = append(b, scheme...)
+	b = append(b, "://"...)
+	b = append(b, host...)
+	hostEnd := len(b)
+	route := ""
+	if t.s.p.Key != nil {
+		route = t.s.p.Key(req)
+	}
+	if route == "" {
+		r := ""
+		if t.s.p.Route != nil {
+			r = t.s.p.Route(req)
+		}
+		if r == "" {
+			r = cleanPath(req.URL)
+		}
+		b = append(b, r...)
+	}
+	*bp = b // keep what the buffer grew to
+	all := unsafe.String(unsafe.SliceData(b), len(b))
+	if route == "" {
+		route = all[len(hostPrefix):]
+	}
+	hk := all[:hostEnd]
+	isHost := false
+	until := f.Until(fleet.KindCredits, route)
+	if hu := f.Until(fleet.KindCredits, hk); hu.After(until) {
+		until, isHost = hu, true
+	}
+	if until.IsZero() { // Until reports only deadlines to come
+		return nil
+	}
+	key := route
+	if isHost {
+		key = hk[len(hostPrefix):]
+	}
+	// The buffer goes back to the pool: the error keeps a copy.
+	return &Error{Key: strings.Clone(key), Host: isHost, Until: until}
 }

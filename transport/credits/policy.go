@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/resilient-http/resilient/transport/errclass"
+	"github.com/resilient-http/resilient/transport/fleet"
 )
 
 // Defaults applied to the zero fields of a [Policy].
@@ -93,6 +94,15 @@ type Policy struct {
 	// field, the caller's, inside its Read or Close), possibly concurrently
 	// with itself; it may call back into the Transport.
 	OnRemaining func(key string, n int64) `json:"-"`
+
+	// Fleet, if set, shares latches with the other replicas of a fleet
+	// (see the package documentation): a latch set here is published
+	// under its key ("host:" and the key for a host latch), and a request
+	// whose route or host another replica latched is refused with an
+	// [*Error] without being sent, until that replica's probe releases it
+	// or its cooldown ends. Nil means local latches only, at no cost. Code
+	// only.
+	Fleet fleet.Store `json:"-"`
 }
 
 // withDefaults returns p with its zero fields filled in.

@@ -3,11 +3,12 @@ package credits
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/resilient-http/resilient/transport/internal/bodywatch"
 )
 
 // MaxPrefix is how much of a response body [Policy.RemainingField] looks
@@ -38,7 +39,9 @@ func (t *Transport) watch(req *http.Request, resp *http.Response) {
 		!isJSON(resp.Header.Get("Content-Type")) {
 		return
 	}
-	resp.Body = &watchedBody{rc: resp.Body, t: t, req: req}
+	b := &watchedBody{t: t, req: req}
+	b.Watch(resp.Body, b, false)
+	resp.Body = bodywatch.Writable(b, resp.Body)
 }
 
 // isJSON reports whether the media type of a Content-Type value is
@@ -55,72 +58,41 @@ func isJSON(ct string) bool {
 var prefixPool = sync.Pool{New: func() any { b := make([]byte, 0, MaxPrefix); return &b }}
 
 // watchedBody keeps a copy of the first MaxPrefix bytes the caller reads
-// and, when the caller reaches the end of the body or closes it, looks for
+// and, when the body ends (read to its end, failed or closed), looks for
 // the remaining-credits field in them. It never reads on its own.
 type watchedBody struct {
-	rc  io.ReadCloser
+	bodywatch.Body
 	t   *Transport
 	req *http.Request
 
-	// Read and Close may run concurrently (Close to abort a Read).
-	mu     sync.Mutex
+	// Written by AfterRead under Body's lock, read by End after it.
 	prefix *[]byte // from prefixPool, nil until the first byte
 	over   bool    // the caller read past MaxPrefix
-	done   bool    // looked already
 }
 
-func (b *watchedBody) Read(p []byte) (int, error) {
-	n, err := b.rc.Read(p)
-	b.saw(p[:n], err == io.EOF)
-	return n, err
-}
+// BeforeRead does nothing: the field is looked for at the end.
+func (b *watchedBody) BeforeRead() {}
 
-// Close looks at what the caller read, then closes the body.
-func (b *watchedBody) Close() error {
-	b.finish(false)
-	return b.rc.Close()
-}
-
-// saw keeps what fits of p, and looks when the body ended.
-func (b *watchedBody) saw(p []byte, eof bool) {
-	b.mu.Lock()
-	if b.done {
-		b.mu.Unlock()
-		return
-	}
+// AfterRead keeps what fits of p in the prefix.
+func (b *watchedBody) AfterRead(p []byte, err error, _ bodywatch.End) error {
 	if len(p) > 0 && !b.over {
 		if b.prefix == nil {
 			b.prefix = prefixPool.Get().(*[]byte)
 		}
-		buf := *b.prefix
-		room := MaxPrefix - len(buf)
-		if len(p) > room {
-			p, b.over = p[:room], true
-		}
-		*b.prefix = append(buf, p...)
+		*b.prefix, b.over = bodywatch.Keep(*b.prefix, p, MaxPrefix)
 	}
-	b.mu.Unlock()
-	if eof {
-		b.finish(true)
-	}
+	return err
 }
 
-// finish looks for the field in the prefix, once. eof reports that the
-// caller read the whole body.
-func (b *watchedBody) finish(eof bool) {
-	b.mu.Lock()
-	if b.done {
-		b.mu.Unlock()
-		return
-	}
-	b.done = true
-	prefix, complete := b.prefix, eof && !b.over
-	b.prefix = nil
-	b.mu.Unlock()
+// End looks for the field in the prefix. A number at the end of the prefix
+// is taken only if the caller read the whole body and it fit.
+func (b *watchedBody) End(how bodywatch.End, _ error) {
+	prefix := b.prefix
 	if prefix == nil {
 		return
 	}
-	n, ok := findInt(*prefix, b.t.s.path, complete)
+	b.prefix = nil
+	n, ok := findInt(*prefix, b.t.s.path, how == bodywatch.EOF && !b.over)
 	*prefix = (*prefix)[:0]
 	prefixPool.Put(prefix)
 	if !ok {

@@ -332,3 +332,122 @@ func TestClassifyRefusal(t *testing.T) {
 		t.Errorf("Classify(refusal with negative wait) = %+v, want Refused with no wait", got)
 	}
 }
+
+func TestClassifyShouldRetryHeaders(t *testing.T) {
+	const stripe, stainless = "Stripe-Should-Retry", "X-Should-Retry"
+	retryable := func(fault bool, ra time.Duration) Outcome {
+		return Outcome{Class: Retryable, ServerFault: fault, RetryAfter: ra}
+	}
+	advised := func(ra time.Duration) Outcome {
+		return Outcome{Class: Retryable, Advised: true, RetryAfter: ra}
+	}
+	permanent := func(fault bool) Outcome { return Outcome{Class: Permanent, ServerFault: fault} }
+	tests := []struct {
+		name   string
+		code   int
+		header http.Header
+		want   Outcome // StatusCode and Delivery filled in by the test
+	}{
+		// "false": never retried, a failing server still a server fault.
+		{"429 false", 429, http.Header{stainless: {"false"}, "Retry-After": {"1"}}, permanent(false)},
+		{"503 false", 503, http.Header{stripe: {"false"}}, permanent(true)},
+		{"500 false, other case and spaces", 500, http.Header{stainless: {" FALSE "}}, permanent(true)},
+		{"425 false", 425, http.Header{stripe: {"false"}}, permanent(false)},
+		{"501 false", 501, http.Header{stripe: {"false"}}, permanent(false)},
+		{"409 false", 409, http.Header{stainless: {"false"}}, permanent(false)},
+		// "true": a permanent status becomes retryable, with its hint.
+		{"409 true", 409, http.Header{stripe: {"true"}, "Retry-After": {"2"}}, advised(2 * time.Second)},
+		{"408 true", 408, http.Header{stainless: {"True"}}, advised(0)},
+		{"401 true", 401, http.Header{stainless: {"true"}}, advised(0)},
+		{"501 true", 501, http.Header{stainless: {"true"}}, advised(0)},
+		{"503 true stays a plain retryable fault", 503, http.Header{stainless: {"true"}, "Retry-After": {"3"}}, retryable(true, 3*time.Second)},
+		{"429 true", 429, http.Header{stripe: {"true"}}, retryable(false, 0)},
+		// Statuses that always go out once.
+		{"400 true", 400, http.Header{stripe: {"true"}}, permanent(false)},
+		{"402 true", 402, http.Header{stainless: {"true"}}, permanent(false)},
+		{"404 true", 404, http.Header{stainless: {"true"}}, permanent(false)},
+		{"422 true", 422, http.Header{stripe: {"true"}}, permanent(false)},
+		{"600 true", 600, http.Header{stripe: {"true"}}, permanent(false)},
+		{"200 false is a success", 200, http.Header{stripe: {"false"}}, Outcome{}},
+		{"302 true is a success", 302, http.Header{stripe: {"true"}}, Outcome{}},
+		// Disagreement and noise.
+		{"true and false: false wins", 409, http.Header{stripe: {"true"}, stainless: {"false"}}, permanent(false)},
+		{"false and true: false wins", 503, http.Header{stripe: {"false"}, stainless: {"true"}}, permanent(true)},
+		{"garbage ignored", 503, http.Header{stripe: {"maybe"}, stainless: {"1"}}, retryable(true, 0)},
+		{"empty ignored", 409, http.Header{stainless: {""}}, permanent(false)},
+		{"no headers", 409, http.Header{}, permanent(false)},
+		{"nil header", 409, nil, permanent(false)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			want := tc.want
+			want.StatusCode, want.Delivery = tc.code, Delivered
+			got := Classify(newReq(t, http.MethodPost), &http.Response{StatusCode: tc.code, Header: tc.header}, nil)
+			if got != want {
+				t.Errorf("Classify(%d, %v) = %+v, want %+v", tc.code, tc.header, got, want)
+			}
+		})
+	}
+}
+
+// The caller's status overrides are classified before Classify reads the
+// headers: they win over what the server advises.
+func TestWithStatusWinsOverShouldRetry(t *testing.T) {
+	c := Classifier(Classify).WithStatus(Retryable, http.StatusConflict).WithStatus(Permanent, http.StatusForbidden)
+	req := newReq(t, http.MethodPost)
+	if got := c(req, &http.Response{StatusCode: 409, Header: http.Header{"X-Should-Retry": {"false"}}}, nil); got.Class != Retryable {
+		t.Errorf("409 declared retryable, server says false: %v, want retryable", got.Class)
+	}
+	if got := c(req, &http.Response{StatusCode: 403, Header: http.Header{"X-Should-Retry": {"true"}}}, nil); got.Class != Permanent || got.Advised {
+		t.Errorf("403 declared permanent, server says true: %+v, want permanent", got)
+	}
+}
+
+func TestClassifyShouldRetryDoesNotAllocate(t *testing.T) {
+	req := newReq(t, http.MethodPost)
+	resp := &http.Response{StatusCode: 503, Header: http.Header{"X-Should-Retry": {"false"}, "Stripe-Should-Retry": {"true"}}}
+	if n := testing.AllocsPerRun(100, func() { Classify(req, resp, nil) }); n != 0 {
+		t.Errorf("Classify(503 with should-retry headers) allocates %v times, want 0", n)
+	}
+}
+
+// TestClassifyRefusedResponse guards issue 14 item 5: a response marked
+// with RefusedHeader is a refusal, not the server's answer, before any
+// should-retry header and whatever its status; WithStatus leaves it alone.
+func TestClassifyRefusedResponse(t *testing.T) {
+	refused := func(status int, h ...string) *http.Response {
+		hdr := http.Header{RefusedHeader: {"breaker"}, "Retry-After": {"7"}}
+		for i := 0; i+1 < len(h); i += 2 {
+			hdr.Set(h[i], h[i+1])
+		}
+		return &http.Response{StatusCode: status, Header: hdr}
+	}
+	want := func(status int) Outcome {
+		return Outcome{Class: Permanent, Delivery: NotSent, Refused: true, StatusCode: status, RetryAfter: 7 * time.Second}
+	}
+	for _, tc := range []struct {
+		name string
+		resp *http.Response
+	}{
+		{"503", refused(503)},
+		{"503 should retry true", refused(503, "X-Should-Retry", "true", "Stripe-Should-Retry", "true")},
+		{"503 should retry false", refused(503, "X-Should-Retry", "false")},
+		{"429", refused(429)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := newReq(t, http.MethodGet)
+			if got := Classify(req, tc.resp, nil); got != want(tc.resp.StatusCode) {
+				t.Errorf("Classify() = %+v, want %+v", got, want(tc.resp.StatusCode))
+			}
+			for _, cls := range []Class{Retryable, Success} {
+				if got := Classifier(nil).WithStatus(cls, tc.resp.StatusCode)(req, tc.resp, nil); got != want(tc.resp.StatusCode) {
+					t.Errorf("WithStatus(%v) = %+v, want %+v", cls, got, want(tc.resp.StatusCode))
+				}
+			}
+		})
+	}
+	// Without the marker, the same 503 is the server's: a retryable fault.
+	if got := Classify(newReq(t, http.MethodGet), &http.Response{StatusCode: 503, Header: http.Header{"Retry-After": {"7"}}}, nil); got.Refused || !got.ServerFault {
+		t.Errorf("Classify(unmarked 503) = %+v, want a server fault", got)
+	}
+}

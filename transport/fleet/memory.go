@@ -59,8 +59,17 @@ type Replica struct {
 
 var _ Store = (*Replica)(nil)
 
-// Until implements [Store.Until].
-func (r *Replica) Until(kind Kind, key string) time.Time { return r.m.untilAt(kind, key, time.Now()) }
+// Until implements [Store.Until]. It reads the clock only when the key has
+// a deadline: the common case is a map lookup under a read lock.
+func (r *Replica) Until(kind Kind, key string) time.Time {
+	r.m.mu.RLock()
+	t, ok := r.m.until[factKey{kind, key}]
+	r.m.mu.RUnlock()
+	if !ok || !t.After(time.Now()) {
+		return time.Time{}
+	}
+	return t
+}
 
 // SetUntil implements [Store.SetUntil].
 func (r *Replica) SetUntil(kind Kind, key string, until time.Time) {
@@ -75,8 +84,17 @@ func (r *Replica) Add(kind Kind, key string, n int, window time.Duration) int {
 	return r.m.add(kind, key, n, window, time.Now())
 }
 
-// Count implements [Store.Count].
-func (r *Replica) Count(kind Kind, key string) int { return r.m.count(kind, key, time.Now()) }
+// Count implements [Store.Count]. It reads the clock only when the key has
+// a count.
+func (r *Replica) Count(kind Kind, key string) int {
+	r.m.mu.RLock()
+	_, ok := r.m.counts[factKey{kind, key}]
+	r.m.mu.RUnlock()
+	if !ok {
+		return 0
+	}
+	return r.m.count(kind, key, time.Now())
+}
 
 // Lease implements [Store.Lease].
 func (r *Replica) Lease(kind Kind, key string, d time.Duration) bool {
@@ -156,8 +174,8 @@ func (m *Memory) add(kind Kind, key string, n int, window time.Duration, now tim
 }
 
 func (m *Memory) count(kind Kind, key string, now time.Time) int {
-	m.mu.Lock() // sum moves the counter's window
-	defer m.mu.Unlock()
+	m.mu.RLock() // sum only reads the counter
+	defer m.mu.RUnlock()
 	c := m.counts[factKey{kind, key}]
 	if c == nil {
 		return 0

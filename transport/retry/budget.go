@@ -4,6 +4,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/resilient-http/resilient/transport/internal/window"
 )
 
 // Defaults of a [Budget], the values of Finagle's RetryBudget: retries may
@@ -51,6 +53,13 @@ func (p BudgetPolicy) New() *Budget {
 // old traffic one slice at a time.
 const budgetBuckets = 10
 
+// Kinds of event a Budget counts.
+const (
+	kindRequest = iota
+	kindRetry
+	budgetKinds
+)
+
 // Budget limits retries to a fraction of the requests seen in a sliding
 // window, shared by every request (and every Transport) that uses it. When a
 // server fails most calls, retries are capped at ratio × requests +
@@ -63,7 +72,8 @@ const budgetBuckets = 10
 // request, whatever its outcome, adds to the allowance. The window slides, so
 // the budget refills as old traffic ages out, with or without successes.
 // An exhausted budget never blocks: the request ends with its last response
-// or error.
+// or error. Each tenth of the window counts up to 16,777,215 requests and as
+// many retries; beyond that the allowance stops growing.
 //
 // A Budget is safe for concurrent use. Recording a request takes no lock and
 // reads no clock: it is counted in the time slice of the latest retry
@@ -78,18 +88,10 @@ const budgetBuckets = 10
 type Budget struct {
 	ratio   float64
 	reserve float64
-	width   int64 // nanoseconds per bucket; 0 only in the zero Budget
 
-	cur     atomic.Int64 // newest slot seen by a withdrawal; deposits go there
-	mu      sync.Mutex   // serializes withdrawals and bucket resets
-	buckets [budgetBuckets]budgetBucket
-}
-
-// budgetBucket counts one slice of time. Its counters are reset (under
-// Budget.mu) before its slot moves forward.
-type budgetBucket struct {
-	slot              atomic.Int64 // which slice of time the counts belong to
-	requests, retries atomic.Int64
+	win  window.Counter // requests and retries; zero (counting nothing) in the zero Budget
+	last atomic.Int64   // the latest time a withdrawal was made at; deposits count there
+	mu   sync.Mutex     // makes a withdrawal's check and charge one step
 }
 
 // NewBudget returns a Budget allowing, over any window, ratio retries per
@@ -99,66 +101,40 @@ func NewBudget(ratio, minPerSecond float64, window time.Duration) *Budget {
 	return newBudget(ratio, minPerSecond, window, monotonic())
 }
 
-func newBudget(ratio, minPerSecond float64, window time.Duration, now time.Duration) *Budget {
-	if window <= 0 {
-		window = DefaultBudgetWindow
+func newBudget(ratio, minPerSecond float64, span time.Duration, now time.Duration) *Budget {
+	if span <= 0 {
+		span = DefaultBudgetWindow
 	}
 	b := &Budget{
 		ratio:   max(ratio, 0),
-		reserve: max(minPerSecond, 0) * window.Seconds(),
-		width:   max(int64(window)/budgetBuckets, 1),
+		reserve: max(minPerSecond, 0) * span.Seconds(),
+		win:     window.New(span, budgetBuckets, budgetKinds),
 	}
-	for i := range b.buckets {
-		b.buckets[i].slot.Store(-1)
-	}
-	b.mu.Lock()
-	b.advanceLocked(int64(now) / b.width)
-	b.mu.Unlock()
+	b.last.Store(int64(now))
 	return b
 }
 
 // deposit records a new request.
 func (b *Budget) deposit() {
-	b.buckets[uint64(b.cur.Load())%budgetBuckets].requests.Add(1)
+	b.win.Add(kindRequest, time.Duration(b.last.Load()))
 }
 
-// withdraw charges one retry at now (monotonic time since [epoch]) if the
-// budget allows it.
+// withdraw charges one retry at now (a reading of the clock [window.Now]
+// reads) if the budget allows it. A now older than an earlier withdrawal's
+// counts as that one's.
 func (b *Budget) withdraw(now time.Duration) bool {
-	if b.width == 0 {
-		return false // the zero SharedBudget: nothing to divide time by, no retries to give
-	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	slot := int64(now) / b.width
-	bk := b.advanceLocked(slot)
-	var requests, retries int64
-	for i := range b.buckets {
-		c := &b.buckets[i]
-		if s := c.slot.Load(); s > slot-budgetBuckets && s <= slot {
-			requests += c.requests.Load()
-			retries += c.retries.Load()
-		}
+	if last := time.Duration(b.last.Load()); now > last {
+		b.last.Store(int64(now))
+	} else {
+		now = last
 	}
-	if float64(retries+1) > b.ratio*float64(requests)+b.reserve {
+	var n [budgetKinds]uint64
+	b.win.Counts(now, n[:])
+	if float64(n[kindRetry]+1) > b.ratio*float64(n[kindRequest])+b.reserve {
 		return false
 	}
-	bk.retries.Add(1)
+	b.win.Add(kindRetry, now)
 	return true
-}
-
-// advanceLocked returns the bucket of slot, emptied first if it held an
-// older slice, and moves deposits to slot if it is the newest yet.
-// Requires b.mu.
-func (b *Budget) advanceLocked(slot int64) *budgetBucket {
-	bk := &b.buckets[uint64(slot)%budgetBuckets]
-	if bk.slot.Load() < slot {
-		bk.requests.Store(0)
-		bk.retries.Store(0)
-		bk.slot.Store(slot)
-	}
-	if slot > b.cur.Load() {
-		b.cur.Store(slot)
-	}
-	return bk
 }

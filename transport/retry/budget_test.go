@@ -262,3 +262,69 @@ func TestPolicyBudgetPerTransport(t *testing.T) {
 		t.Errorf("attempts with Policy.SharedBudget = &Budget{} = %d, want 3: SharedBudget overrides Budget", got)
 	}
 }
+
+// A withdrawal's check and charge are one step: racing withdrawals never
+// take more than the allowance between them.
+func TestBudgetWithdrawalsAreAtomic(t *testing.T) {
+	for range 200 {
+		b := newBudget(0, 1, 10*time.Second, time.Hour) // 10 retries, no requests needed
+		var wg sync.WaitGroup
+		var granted atomic.Int64
+		start := make(chan struct{})
+		for range 8 {
+			wg.Go(func() {
+				<-start
+				for range 20 { // bounded, should a broken budget never refuse
+					if b.withdraw(time.Hour) {
+						granted.Add(1)
+					}
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		if g := granted.Load(); g != 10 {
+			t.Fatalf("racing withdrawals took %d retries, want the 10 allowed", g)
+		}
+	}
+}
+
+// A withdrawal that read the clock before another one made its own counts
+// as of the later one: the window never slides back.
+func TestBudgetStaleWithdrawal(t *testing.T) {
+	start := time.Hour
+	b := newBudget(1, 0, 10*time.Second, start)
+	later := start + time.Minute
+	if b.withdraw(later) {
+		t.Fatal("retry allowed with no requests and no floor")
+	}
+	b.deposit() // counted at later
+	if !b.withdraw(start) {
+		t.Error("a withdrawal at an older reading did not see the request counted at the latest one")
+	}
+	if b.withdraw(later) {
+		t.Error("the retry charged at an older reading was not charged at the latest one")
+	}
+}
+
+// Deposits sit on every request's path: no lock to wait on, nothing
+// allocated. Withdrawals allocate nothing either.
+func TestBudgetAllocatesNothing(t *testing.T) {
+	b := NewBudget(0.5, 1, time.Second)
+	if n := testing.AllocsPerRun(100, b.deposit); n != 0 {
+		t.Errorf("deposit allocates %v times, want 0", n)
+	}
+	if n := testing.AllocsPerRun(100, func() { b.withdraw(monotonic()) }); n != 0 {
+		t.Errorf("withdraw allocates %v times, want 0", n)
+	}
+	b.mu.Lock()
+	done := make(chan struct{})
+	go func() { b.deposit(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Error("deposit waited for a withdrawal's lock")
+	}
+	b.mu.Unlock()
+	<-done
+}

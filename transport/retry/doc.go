@@ -13,7 +13,12 @@
 //
 // The first attempt is the caller's request, passed through untouched; later
 // attempts are copies carrying a fresh body from Request.GetBody (requests
-// whose body cannot be replayed are sent once). The response of a discarded
+// whose body cannot be replayed are sent once, unless [Policy.BufferBody]
+// lets small ones be read into memory first), and [Policy.PrepareRetry]
+// may change each of them (a new signature, an attempt header). Requests
+// from SDKs that retry by themselves can be left to them
+// ([Policy.SDKRetries], [StainlessSDK]), so that retries do not stack.
+// The response of a discarded
 // attempt is drained (up to 64 KiB, of what arrives within 100ms, during the
 // backoff wait) and closed so its connection is reused; a body that stalls or
 // drips is closed instead, losing its connection but never hanging the call.
@@ -24,7 +29,8 @@
 // Deeper layers learn which attempt they are serving from
 // [errclass.AttemptFromContext]; a layer above can follow the decisions
 // (each retry and its wait, or why retries stopped) through an
-// [errclass.Observer] put in the request's context (observers compose).
+// [errclass.Observer] put in the request's context, or given to
+// [Policy.Observer] (observers compose).
 // When retries stop early, errors.Is(err, [ErrGaveUp]) holds and
 // [Error.Reason] says why. [WithMaxAttempts] overrides the attempt limit
 // for one call.

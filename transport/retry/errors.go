@@ -2,6 +2,7 @@ package retry
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 
 	"github.com/resilient-http/resilient/transport/errclass"
@@ -105,3 +106,24 @@ func (e *Error) Is(target error) bool {
 	}
 	return target == ErrGaveUp || target == sentinel(e.Reason)
 }
+
+// PrepareError is the error of a [Policy.PrepareRetry] hook, which ended
+// the request before the attempt it was preparing: an [*Error] wraps it,
+// and it unwraps to the hook's error, so errors.Is and errors.As see
+// through both.
+type PrepareError struct {
+	// Attempt is the number of the attempt that was not sent (2 for the
+	// first retry).
+	Attempt int
+	// Err is the hook's error.
+	Err error
+}
+
+// Error names the attempt and the hook's error: "retry: preparing
+// attempt 2: ...".
+func (e *PrepareError) Error() string {
+	return "retry: preparing attempt " + strconv.Itoa(e.Attempt) + ": " + fmt.Sprint(e.Err)
+}
+
+// Unwrap returns the hook's error.
+func (e *PrepareError) Unwrap() error { return e.Err }

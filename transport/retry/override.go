@@ -17,11 +17,9 @@ func WithMaxAttempts(ctx context.Context, n int) context.Context {
 	return context.WithValue(ctx, maxAttemptsKey{}, n)
 }
 
-// maxAttempts returns the attempt limit for a request with context ctx:
-// its override, or the policy's limit.
-func maxAttempts(ctx context.Context, policy int) int {
-	if n, ok := ctx.Value(maxAttemptsKey{}).(int); ok {
-		return n
-	}
-	return policy
+// maxAttempts returns the attempt limit a call set in ctx with
+// [WithMaxAttempts], if it set one.
+func maxAttempts(ctx context.Context) (int, bool) {
+	n, ok := ctx.Value(maxAttemptsKey{}).(int)
+	return n, ok
 }

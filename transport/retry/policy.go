@@ -1,6 +1,7 @@
 package retry
 
 import (
+	"net/http"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -44,12 +45,14 @@ type Policy struct {
 	// request at once with the response that carried it. Zero means 30s.
 	MaxRetryAfter time.Duration
 
-	// RequireIdempotencyKey restricts retries of 5xx responses to requests
-	// that are idempotent by method or carry an Idempotency-Key header (see
-	// [errclass.Idempotent]). 429 responses and failures before the request
-	// was sent stay retryable: the server did not process them. The default
-	// (false) follows the partner-API contract and retries 5xx for any
-	// method whose body can be replayed.
+	// RequireIdempotencyKey restricts retries of 5xx responses, and of
+	// responses retryable only because the server advised it (see
+	// [errclass.Outcome.Advised]), to requests that are idempotent by
+	// method or carry an Idempotency-Key header (see
+	// [errclass.Idempotent]). 429 responses and failures before the
+	// request was sent stay retryable: the server did not process them.
+	// The default (false) follows the partner-API contract and retries 5xx
+	// for any method whose body can be replayed.
 	RequireIdempotencyKey bool
 
 	// WaitForBreaker makes a request refused by a layer below (an open
@@ -59,6 +62,56 @@ type Policy struct {
 	// The default (false) fails fast: an open breaker ends the request at
 	// once with its error.
 	WaitForBreaker bool
+
+	// SDKRetriesMode leaves the requests it names to the SDK that sent
+	// them, which retries by itself: for those the Transport makes one
+	// attempt, so that the SDK's retries and ours do not multiply (three
+	// each make nine requests). [SDKStainless] names the requests of
+	// Stainless-generated SDKs (see [StainlessSDK]), [SDKAlways] every
+	// request; the zero value, [SDKNone], none. Policy files spell it
+	// "sdk_retries". It combines with SDKRetries: a request either one
+	// names is left to the SDK. A call's [WithMaxAttempts] still wins.
+	SDKRetriesMode SDKRetriesMode `json:"sdk_retries"`
+
+	// SDKRetries, if set, reports the requests to leave to the SDK that
+	// sent them, as SDKRetriesMode does, for SDKs a mode does not name. It
+	// is called only once a first attempt has failed retryably (or before
+	// it, to decide whether BufferBody applies), and must be safe for
+	// concurrent use. Code only: policy files set SDKRetriesMode.
+	SDKRetries func(req *http.Request) bool `json:"-"`
+
+	// BufferBody, when positive, makes a request body that has no GetBody
+	// replayable if it holds at most BufferBody bytes: it is read into
+	// memory before the first attempt (the request is copied; the
+	// caller's is never changed) and each attempt sends it again. A larger
+	// body is read no further than BufferBody+1 bytes: those and the rest
+	// go out once, as one intact body, and retries are skipped as without
+	// BufferBody (the give-up reason is [errclass.StopNotReplayable]). A
+	// body whose ContentLength is known to be larger is not read at all.
+	// Zero (the default) buffers nothing: a body without GetBody is sent
+	// once. Policy files spell it "buffer_body", a number of bytes or a
+	// size such as "64KiB".
+	BufferBody int64
+
+	// PrepareRetry, if set, is called before each attempt after the first
+	// with that attempt's request and number (2 for the first retry),
+	// after the wait and with the attempt's fresh body, to change what
+	// must differ between attempts: a signature with a timestamp (AWS
+	// SigV4, HMAC schemes), an attempt counter header (amz-sdk-request).
+	// The request is a deep copy ([http.Request.Clone]) made for that
+	// attempt alone: changing its headers or URL never reaches the
+	// caller's request nor another attempt. An error ends the request: an
+	// [*Error] that unwraps to it. It runs on the request's goroutine and
+	// must be safe for concurrent use. Code only.
+	PrepareRetry func(req *http.Request, attempt int) error `json:"-"`
+
+	// Observer, if set, hears the Transport's decisions about every
+	// request (each retry, and why retries stopped: a body that could not
+	// be replayed among them) as an [errclass.Observer] in the request's
+	// context does, and after it: the two compose. Use it to count or log
+	// skipped retries without tracing. Its methods must be safe for
+	// concurrent use. Code only.
+	Observer errclass.Observer `json:"-"`
 
 	// Backoff, if set, makes the BackOff for one request, replacing
 	// BaseDelay and MaxDelay. It is called only when a first retry is

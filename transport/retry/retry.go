@@ -9,6 +9,7 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/resilient-http/resilient/transport/errclass"
+	"github.com/resilient-http/resilient/transport/internal/window"
 )
 
 // drainLimit bounds how much of a discarded response body is read so that its
@@ -45,11 +46,9 @@ type Transport struct {
 	drainWait time.Duration // drainTimeout
 }
 
-// epoch anchors the monotonic clock: time.Since(epoch) reads only the
-// monotonic clock, half the cost of time.Now.
-var epoch = time.Now()
-
-func monotonic() time.Duration { return time.Since(epoch) }
+// monotonic reads the clock the Transport and its Budget share with the
+// breaker: time since the process epoch, on the monotonic clock only.
+func monotonic() time.Duration { return window.Now() }
 
 var _ http.RoundTripper = (*Transport)(nil)
 
@@ -98,9 +97,13 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, fmt.Errorf("retry: %w: nil request or URL", errclass.ErrInvalidRequest)
 	}
 	t.p.SharedBudget.deposit()
+	if t.p.BufferBody > 0 && !replayable(req) && t.limit(req) > 1 {
+		req = bufferBody(req, t.p.BufferBody) // a copy: the caller's stays as it is
+	}
 
-	// The first attempt is the caller's request itself: no clone, no
-	// context value, no backoff. Most requests end here.
+	// The first attempt is the caller's request itself (unless its body
+	// was just buffered): no clone, no context value, no backoff. Most
+	// requests end here.
 	resp, err := t.next.RoundTrip(req)
 	if resp == nil && err == nil {
 		err = fmt.Errorf("retry: %T: %w", t.next, errclass.ErrNilResponse)
@@ -118,7 +121,13 @@ func (t *Transport) retry(req *http.Request, resp *http.Response, err error, out
 	ctx := req.Context()
 	start := t.clock() // MaxElapsed counts from here: the success path reads no clock
 	obs := errclass.ObserverFromContext(ctx)
-	limit := maxAttempts(ctx, t.p.MaxAttempts)
+	switch {
+	case obs == nil:
+		obs = t.p.Observer
+	case t.p.Observer != nil:
+		obs = observers{obs, t.p.Observer}
+	}
+	limit := t.limit(req)
 	var bo backoff.BackOff
 	for n := 1; ; n++ {
 		if !t.retryable(out) {
@@ -151,14 +160,57 @@ func (t *Transport) retry(req *http.Request, resp *http.Response, err error, out
 			return nil, &Error{Attempts: n, Err: fmt.Errorf("retry: GetBody: %w", berr)}
 		}
 		// WithContext copies the request; the caller's stays untouched.
-		r := req.WithContext(errclass.WithAttempt(ctx, next))
+		// A hook that may change the copy gets a deep one: the header map
+		// and URL are the caller's otherwise.
+		actx := errclass.WithAttempt(ctx, next)
+		var r *http.Request
+		if t.p.PrepareRetry != nil {
+			r = req.Clone(actx)
+		} else {
+			r = req.WithContext(actx)
+		}
 		r.Body = body
+		if t.p.PrepareRetry != nil {
+			if perr := t.p.PrepareRetry(r, next.Number); perr != nil {
+				if r.Body != nil {
+					r.Body.Close()
+				}
+				return nil, &Error{Attempts: n, Err: &PrepareError{Attempt: next.Number, Err: perr}}
+			}
+		}
 		resp, err = t.next.RoundTrip(r)
 		if resp == nil && err == nil {
 			err = fmt.Errorf("retry: %T: %w", t.next, errclass.ErrNilResponse)
 		}
 		out = t.p.Classifier(r, resp, err)
 	}
+}
+
+// limit returns the number of attempts req may take: a call's own
+// [WithMaxAttempts], else 1 when the policy leaves req to its SDK, else
+// the policy's MaxAttempts.
+func (t *Transport) limit(req *http.Request) int {
+	if n, ok := maxAttempts(req.Context()); ok {
+		return n
+	}
+	if t.p.SDKRetriesMode.leaves(req) || t.p.SDKRetries != nil && t.p.SDKRetries(req) {
+		return 1
+	}
+	return t.p.MaxAttempts
+}
+
+// observers calls first, then then: the observer of the request's
+// context, then the policy's.
+type observers struct{ first, then errclass.Observer }
+
+func (o observers) Retrying(last errclass.Outcome, next errclass.Attempt) {
+	o.first.Retrying(last, next)
+	o.then.Retrying(last, next)
+}
+
+func (o observers) GaveUp(last errclass.Outcome, attempts int, reason errclass.StopReason) {
+	o.first.GaveUp(last, attempts, reason)
+	o.then.GaveUp(last, attempts, reason)
 }
 
 // retryable reports whether out calls for another attempt, policy allowing.
@@ -175,7 +227,7 @@ func (t *Transport) plan(req *http.Request, start time.Duration, n, limit int, o
 		return 0, false, errclass.StopAttemptsExhausted
 	case !replayable(req):
 		return 0, false, errclass.StopNotReplayable
-	case t.p.RequireIdempotencyKey && out.StatusCode >= 500 && !errclass.Idempotent(req):
+	case t.p.RequireIdempotencyKey && (out.StatusCode >= 500 || out.Advised) && !errclass.Idempotent(req):
 		return 0, false, errclass.StopNotIdempotent
 	case out.RetryAfter > t.p.MaxRetryAfter:
 		// Sleeping for hours helps nobody; hand the 429/503 back now.
@@ -201,7 +253,7 @@ func (t *Transport) plan(req *http.Request, start time.Duration, n, limit int, o
 		reason = errclass.StopMaxElapsed
 	}
 	if dl, ok := req.Context().Deadline(); ok {
-		if until := dl.Sub(epoch) - now; delay >= until && (reason == "" || until <= left) {
+		if until := window.At(dl) - now; delay >= until && (reason == "" || until <= left) {
 			reason = errclass.StopContextDeadline
 		}
 	}
@@ -225,19 +277,6 @@ func result(attempts int, resp *http.Response, err error, reason errclass.StopRe
 		return nil, &Error{Attempts: attempts, Err: err, Reason: reason}
 	}
 	return resp, nil
-}
-
-// replayable reports whether req's body can be sent again.
-func replayable(req *http.Request) bool {
-	return req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
-}
-
-// replayBody returns a fresh copy of req's body for another attempt.
-func replayBody(req *http.Request) (io.ReadCloser, error) {
-	if req.GetBody == nil {
-		return req.Body, nil // nil or http.NoBody: nothing to replay
-	}
-	return req.GetBody()
 }
 
 // discard closes the body of a response that will not reach the caller,

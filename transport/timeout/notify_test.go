@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/resilient-http/resilient/transport/internal/cutoff"
+	"github.com/resilient-http/resilient/transport/internal/bodywatch"
 	"github.com/resilient-http/resilient/transport/timeout"
 )
 
@@ -15,7 +15,7 @@ type reporter struct{ done chan bool }
 
 func (r reporter) BodyDone(token uint64, cut bool) { r.done <- cut }
 
-// The breaker counts a stalled body as a failure through cutoff.Notifier,
+// The breaker counts a stalled body as a failure through bodywatch.Notifier,
 // which timeout's bodies must keep implementing.
 func TestBodiesNotifyTheBreaker(t *testing.T) {
 	stall := make(chan struct{})
@@ -37,9 +37,9 @@ func TestBodiesNotifyTheBreaker(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	n, ok := resp.Body.(cutoff.Notifier)
+	n, ok := resp.Body.(bodywatch.Notifier)
 	if !ok {
-		t.Fatalf("body %T is not a cutoff.Notifier: the breaker would not count a cut", resp.Body)
+		t.Fatalf("body %T is not a bodywatch.Notifier: the breaker would not count a cut", resp.Body)
 	}
 	r := reporter{make(chan bool, 2)}
 	if !n.NotifyCut(r, 7) {

@@ -89,20 +89,25 @@ func TestCallerCancelWinsOverCut(t *testing.T) {
 }
 
 func TestHeadersBoundDoesNotCutBody(t *testing.T) {
+	tail := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "head-")
 		w.(http.Flusher).Flush()
-		time.Sleep(60 * time.Millisecond) // three bounds
+		<-tail
 		io.WriteString(w, "tail")
 	}))
 	defer srv.Close()
+	// The bound leaves room for a loaded machine to dial and answer; the
+	// tail comes well after it has passed.
+	const bound = 100 * time.Millisecond
 	for _, report := range []bool{false, true} {
-		tr := New(srv.Client().Transport, Policy{Headers: 20 * time.Millisecond, ReportDeadline: report})
+		tr := New(srv.Client().Transport, Policy{Headers: bound, ReportDeadline: report})
 		req, _ := http.NewRequest("GET", srv.URL, nil)
 		resp, err := tr.RoundTrip(req)
 		if err != nil {
 			t.Fatalf("ReportDeadline=%v: RoundTrip() error = %v", report, err)
 		}
+		time.AfterFunc(bound*3/2, func() { tail <- struct{}{} })
 		b, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if err != nil || string(b) != "head-tail" {

@@ -151,7 +151,9 @@ func requestAttrs(req *http.Request, route string) []attribute.KeyValue {
 }
 
 // appendRequestAttrs appends the conventions' attributes of req to attrs:
-// at most maxRequestAttrs of them, url.template (when route is set) last.
+// at most maxRequestAttrs of them, url.template (when route is a path
+// template) last. A route that is not a path, an operation's name, names
+// the span but is no url.template.
 func appendRequestAttrs(attrs []attribute.KeyValue, req *http.Request, route string) []attribute.KeyValue {
 	method := req.Method
 	if method == "" {
@@ -173,7 +175,7 @@ func appendRequestAttrs(attrs []attribute.KeyValue, req *http.Request, route str
 			attrs = append(attrs, semconv.ServerPort(port))
 		}
 	}
-	if route != "" {
+	if route != "" && route[0] == '/' {
 		attrs = append(attrs, semconv.URLTemplate(route))
 	}
 	return attrs

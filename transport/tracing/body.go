@@ -3,10 +3,10 @@ package tracing
 import (
 	"io"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/resilient-http/resilient/transport/errclass"
+	"github.com/resilient-http/resilient/transport/internal/bodywatch"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -24,11 +24,11 @@ import (
 type attemptEnd struct {
 	base       []attribute.KeyValue // the request's, shared: read only
 	attempt    errclass.Attempt
-	class      errclass.Class
 	status     int           // 0: no response
 	retryAfter time.Duration // the response's hint, if any
 	errType    string        // error.type; "" when none
-	refused    bool
+	class      errclass.Class
+	refused    bool // next to class: one word for both
 }
 
 // attrs returns the span's attributes, with detail if not "", in a slice
@@ -81,64 +81,45 @@ func b2i(b bool) int {
 // trackedBody ends its span once, when the body is read to the end, fails,
 // or is closed, so that a span lives as long as its response. It keeps up to
 // limit bytes of what the caller reads, for the error detail; it never reads
-// ahead of the caller.
+// ahead of the caller. Its fields below Body are set before it is handed up,
+// or under Body's lock (see trackOuter), and read by the hooks.
 type trackedBody struct {
-	rc     io.ReadCloser
+	bodywatch.Body
 	limit  int
 	span   trace.Span
-	end    attemptEnd
-	status int
+	end    attemptEnd // end.status is the response's status, for the detail
 	header http.Header
-
-	mu    sync.Mutex // Close may race with Read
-	buf   []byte
-	ended bool
+	buf    []byte
 
 	// The request's span, when it ends with the attempt's (see
 	// trackOuter). Its other attributes are already set.
 	outer trace.Span
 }
 
-func (b *trackedBody) Read(p []byte) (int, error) {
-	n, err := b.rc.Read(p)
-	if n > 0 && b.limit > 0 {
-		b.mu.Lock()
-		if room := b.limit - len(b.buf); room > 0 {
-			b.buf = append(b.buf, p[:min(n, room)]...)
-		}
-		b.mu.Unlock()
-	}
-	switch {
-	case err == io.EOF:
-		b.finish(nil)
-	case err != nil:
-		b.finish(err)
-	}
-	return n, err
-}
+// BeforeRead does nothing: the span times the whole body.
+func (b *trackedBody) BeforeRead() {}
 
-func (b *trackedBody) Close() error {
-	err := b.rc.Close()
-	b.finish(nil)
+// AfterRead keeps what fits of p for the detail.
+func (b *trackedBody) AfterRead(p []byte, err error, _ bodywatch.End) error {
+	if len(p) > 0 && b.limit > 0 {
+		b.buf, _ = bodywatch.Keep(b.buf, p, b.limit)
+	}
 	return err
 }
 
-func (b *trackedBody) finish(readErr error) {
-	b.mu.Lock()
-	if b.ended {
-		b.mu.Unlock()
-		return
+// End ends the attempt's span, and the request's riding on it, recording a
+// read error.
+func (b *trackedBody) End(how bodywatch.End, readErr error) {
+	if how != bodywatch.Failed {
+		readErr = nil
 	}
-	b.ended = true
-	buf, outer := b.buf, b.outer
-	b.mu.Unlock()
-	detail := detailOf(b.status, b.header, buf)
+	detail := detailOf(b.end.status, b.header, b.buf)
 	endSpan(b.span, b.end.attrs(detail), readErr)
-	if outer != nil {
+	if b.outer != nil {
 		if detail != "" {
-			outer.SetAttributes(attrDetail.String(detail))
+			b.outer.SetAttributes(attrDetail.String(detail))
 		}
-		endSpan(outer, nil, readErr)
+		endSpan(b.outer, nil, readErr)
 	}
 }
 
@@ -155,29 +136,20 @@ func endSpan(span trace.Span, end []attribute.KeyValue, readErr error) {
 	span.End()
 }
 
-// trackedRWBody keeps the io.Writer of a 101 Switching Protocols body, which
-// callers reach by type assertion.
-type trackedRWBody struct {
-	*trackedBody
-	w io.Writer
-}
-
-func (b trackedRWBody) Write(p []byte) (int, error) { return b.w.Write(p) }
-
 // trackBody wraps resp's body so that span ends, with the attributes end,
 // when the caller is done with it. A missing or empty body ends the span at
-// once.
+// once. A 101 Switching Protocols body keeps its io.Writer.
 func trackBody(resp *http.Response, limit int, span trace.Span, end attemptEnd) io.ReadCloser {
 	rc := resp.Body
 	if rc == nil || rc == http.NoBody {
 		endSpan(span, end.attrs(""), nil)
 		return rc
 	}
-	b := &trackedBody{rc: rc, limit: limit, span: span, end: end, status: resp.StatusCode, header: resp.Header}
-	if w, ok := rc.(io.Writer); ok {
-		return trackedRWBody{b, w}
-	}
-	return b
+	// An attempt's end has the status already; a request's ignores it.
+	end.status = resp.StatusCode
+	b := &trackedBody{limit: limit, span: span, end: end, header: resp.Header}
+	b.Watch(rc, b, false)
+	return bodywatch.Writable(b, rc)
 }
 
 // trackOuter ends span, whose attributes are set, with resp's body, like
@@ -186,22 +158,15 @@ func trackBody(resp *http.Response, limit int, span trace.Span, end attemptEnd) 
 // it: one wrapper, one capture of the detail, both spans ended together,
 // the attempt's first.
 func trackOuter(resp *http.Response, limit int, span trace.Span) io.ReadCloser {
-	var b *trackedBody
-	switch tb := resp.Body.(type) {
-	case *trackedBody:
-		b = tb
-	case trackedRWBody:
-		b = tb.trackedBody
-	}
-	if b != nil && b.status == resp.StatusCode {
-		b.mu.Lock()
-		ok := !b.ended && b.outer == nil && len(b.buf) == 0
-		if ok {
+	if b, ok := bodywatch.Unwrap(resp.Body).(*trackedBody); ok && b.end.status == resp.StatusCode {
+		if b.IfLive(func() bool {
+			if b.outer != nil || len(b.buf) != 0 {
+				return false
+			}
 			b.outer = span
 			b.limit = max(b.limit, limit)
-		}
-		b.mu.Unlock()
-		if ok {
+			return true
+		}) {
 			return resp.Body
 		}
 	}

@@ -3,10 +3,12 @@ package tracing
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/resilient-http/resilient/transport/errclass"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Attribute keys of our own, where the OpenTelemetry conventions stop.
@@ -24,6 +26,14 @@ const (
 	attrFrom           = attribute.Key("resilient.breaker.from")
 	attrTo             = attribute.Key("resilient.breaker.to")
 	attrCreditsKey     = attribute.Key("resilient.credits.key")
+	attrPacingKey      = attribute.Key("resilient.pacing.key")
+	attrPacingWait     = attribute.Key("resilient.pacing.wait")
+)
+
+// Span events of the pacing layer, on the attempt's span.
+const (
+	eventPacingWait    = "pacing.wait"
+	eventPacingRefused = "pacing.refused"
 )
 
 // giveUpsDescription describes resilient.client.retry.give_ups with the
@@ -52,6 +62,8 @@ type instruments struct {
 	giveUps         metric.Int64Counter
 	fastFails       metric.Int64Counter
 	transitions     metric.Int64Counter
+	pacingWaits     metric.Float64Histogram
+	pacingRefusals  metric.Int64Counter
 
 	mu        sync.Mutex
 	states    map[string]int64 // breaker name → its BreakerState
@@ -81,6 +93,11 @@ func newInstruments(m metric.Meter) *instruments {
 		metric.WithUnit("{attempt}"), metric.WithDescription("Attempts refused without being sent (open breaker, 402 latch)."))
 	in.transitions, _ = m.Int64Counter("resilient.breaker.transitions",
 		metric.WithUnit("{transition}"), metric.WithDescription("Circuit breaker state changes."))
+	in.pacingWaits, _ = m.Float64Histogram("resilient.pacing.wait.duration",
+		metric.WithUnit("s"), metric.WithDescription("Waits before sending, for a throttle window a server announced or a configured rate, by resilient.pacing.key."),
+		metric.WithExplicitBucketBoundaries(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30))
+	in.pacingRefusals, _ = m.Int64Counter("resilient.pacing.refusals",
+		metric.WithUnit("{request}"), metric.WithDescription("Requests refused, not sent, because their throttle window or rate would have kept them waiting too long, by resilient.pacing.key."))
 	in.states = make(map[string]int64)
 	in.remaining = make(map[string]int64)
 	if left, err := m.Int64ObservableGauge("resilient.credits.remaining",
@@ -119,6 +136,24 @@ func (in *instruments) creditsRemaining(key string, n int64) {
 		in.remaining[key] = n
 	}
 	in.mu.Unlock()
+}
+
+// pacing records a wait (refused false) or a refusal of the pacing layer:
+// an event on the attempt's span in ctx, if it records, and the metric.
+func (in *instruments) pacing(ctx context.Context, key string, d time.Duration, refused bool) {
+	name, hist := eventPacingWait, in.pacingWaits
+	if refused {
+		name = eventPacingRefused
+	}
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.AddEvent(name, trace.WithAttributes(attrPacingKey.String(key), attrPacingWait.Float64(d.Seconds())))
+	}
+	switch {
+	case refused && in.pacingRefusals.Enabled(ctx):
+		in.pacingRefusals.Add(ctx, 1, metric.WithAttributes(attrPacingKey.String(key)))
+	case !refused && hist.Enabled(ctx):
+		hist.Record(ctx, d.Seconds(), metric.WithAttributes(attrPacingKey.String(key)))
+	}
 }
 
 func (in *instruments) breakerChanged(name string, from, to BreakerState) {

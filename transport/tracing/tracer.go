@@ -1,11 +1,13 @@
 package tracing
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"reflect"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/resilient-http/resilient/transport/errclass"
 	"go.opentelemetry.io/otel"
@@ -47,7 +49,10 @@ type Config struct {
 
 	// Route, if set, returns the low-cardinality route of a request, such
 	// as "/v1/jobs/{id}". Spans are then named "{method} {route}" and carry
-	// url.template; otherwise they are named "{method}".
+	// url.template; otherwise they are named "{method}". A route that does
+	// not start with "/", such as an operation's name of a header-routed
+	// API ("DynamoDB_20120810.GetItem"), names spans but sets no
+	// url.template, which the conventions reserve for path templates.
 	Route func(*http.Request) string `json:"-"`
 
 	// Classifier labels each attempt's outcome. Nil means
@@ -236,6 +241,29 @@ func (t *Tracer) BreakerStateChanged(name string, from, to BreakerState) {
 func (t *Tracer) CreditsRemaining(key string, n int64) {
 	t.lazy()
 	t.inst.creditsRemaining(key, n)
+}
+
+// PacingWaited records that the pacing layer holds a request back for d
+// before sending it, for the throttle window or rate of key: a
+// "pacing.wait" event (attributes resilient.pacing.key and
+// resilient.pacing.wait, in seconds) on the span in ctx, the attempt's,
+// when it records, and the histogram resilient.pacing.wait.duration{
+// resilient.pacing.key}. Feed it from pacing.Policy.OnWait; the transport
+// package's stack does.
+func (t *Tracer) PacingWaited(ctx context.Context, key string, d time.Duration) {
+	t.lazy()
+	t.inst.pacing(ctx, key, d, false)
+}
+
+// PacingRefused records that the pacing layer refused a request, not sent,
+// that would have waited d for key: a "pacing.refused" event on the span
+// in ctx (attributes as for [Tracer.PacingWaited]) and the counter
+// resilient.pacing.refusals{resilient.pacing.key}. Feed it from
+// pacing.Policy.OnRefuse; the transport package's stack does. The refusal
+// is also counted, as every refusal is, by resilient.client.fast_fails.
+func (t *Tracer) PacingRefused(ctx context.Context, key string, d time.Duration) {
+	t.lazy()
+	t.inst.pacing(ctx, key, d, true)
 }
 
 // roundTrip calls next.RoundTrip, turning the (nil, nil) of a broken
