@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/resilient-http/resilient/transport/fleet"
 )
@@ -43,6 +44,13 @@ type Options struct {
 	// QueueSize bounds the writes waiting to be published; a write that
 	// finds the queue full stays local. Zero means 1024.
 	QueueSize int
+	// MeterProvider receives the Store's metrics: the gauge
+	// resilient.fleet.healthy (1 sharing, 0 local) and the counters
+	// resilient.fleet.redis.failures, resilient.fleet.writes.kept_local and
+	// resilient.fleet.entries.ignored, by resilient.fleet.namespace. Nil
+	// means OpenTelemetry's global provider (a no-op until an SDK is
+	// installed).
+	MeterProvider metric.MeterProvider
 }
 
 func (o Options) withDefaults() Options {
@@ -83,6 +91,7 @@ type Stats struct {
 // Store is a [fleet.Store] on Redis. Create it with New; stop it with
 // Close. Safe for concurrent use.
 type Store struct {
+	metrics metric.Registration // nil when registering failed
 	c       redis.UniversalClient
 	o       Options
 	id      string
@@ -165,6 +174,7 @@ func New(client redis.UniversalClient, o Options) (*Store, error) {
 	} else {
 		s.down(err)
 	}
+	s.registerMetrics()
 	s.wg.Add(3)
 	go s.read()
 	go s.write()
@@ -189,6 +199,9 @@ func contextTimeouts(c redis.UniversalClient) bool {
 func (s *Store) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
+		if s.metrics != nil {
+			_ = s.metrics.Unregister()
+		}
 		s.cancel()
 		err = s.ps.Close()
 		s.wg.Wait()
