@@ -101,7 +101,12 @@ type Store struct {
 	ps      *redis.PubSub
 
 	// state: 0 never connected, 1 healthy, 2 lost.
-	state                    atomic.Int32
+	state atomic.Int32
+	// subscribed is set once Redis confirmed the channel's subscription
+	// (go-redis renews it after a reconnection): until then the Store is
+	// deaf to the fleet (a user without pub/sub rights, as a new ACL user
+	// of Redis 7 is), so it is not healthy whatever PING says.
+	subscribed               atomic.Bool
 	failed, dropped, ignored atomic.Uint64
 	ops                      chan op
 	wake                     chan struct{}
@@ -109,6 +114,19 @@ type Store struct {
 	cancel                   context.CancelFunc
 	wg                       sync.WaitGroup
 	closeOnce                sync.Once
+
+	// unsent holds the Clears that could not be published (Redis down,
+	// the queue full, the pipeline failed), at most QueueSize of them:
+	// they are sent before the next resync, which would otherwise read
+	// the cleared deadlines back from Redis into the mirror.
+	unsentMu sync.Mutex
+	unsent   map[fact]struct{}
+}
+
+// fact names a deadline: a key of one kind.
+type fact struct {
+	kind fleet.Kind
+	key  string
 }
 
 const (
@@ -167,6 +185,7 @@ func New(client redis.UniversalClient, o Options) (*Store, error) {
 	_, err := s.ps.Receive(ctx) // the subscription's confirmation
 	cancel()
 	if err == nil {
+		s.subscribed.Store(true)
 		err = s.resync()
 	}
 	if err == nil {
@@ -284,6 +303,7 @@ func (s *Store) SetUntil(kind fleet.Kind, key string, until time.Time) {
 		return
 	}
 	s.mirror.SetUntil(kind, key, until)
+	s.forgetClear(kind, key) // a later deadline supersedes an unsent Clear
 	s.enqueue(op{what: opSet, kind: kind, key: key, n: max(d.Milliseconds(), 1)})
 }
 
@@ -302,14 +322,76 @@ func (s *Store) Add(kind fleet.Kind, key string, n int, window time.Duration) in
 
 func (s *Store) enqueue(o op) {
 	if !s.Healthy() {
-		s.dropped.Add(1)
+		s.drop(o)
 		return
 	}
 	select {
 	case s.ops <- o:
 	default:
-		s.dropped.Add(1)
+		s.drop(o)
 	}
+}
+
+// drop counts a write kept local, and remembers a Clear to send later.
+func (s *Store) drop(o op) {
+	s.dropped.Add(1)
+	s.keepClear(o)
+}
+
+// keepClear remembers o, if it is a Clear, to send before the next resync.
+func (s *Store) keepClear(o op) {
+	if o.what != opClear {
+		return
+	}
+	s.unsentMu.Lock()
+	if s.unsent == nil {
+		s.unsent = make(map[fact]struct{})
+	}
+	if len(s.unsent) < s.o.QueueSize {
+		s.unsent[fact{o.kind, o.key}] = struct{}{}
+	}
+	s.unsentMu.Unlock()
+}
+
+func (s *Store) forgetClear(kind fleet.Kind, key string) {
+	s.unsentMu.Lock()
+	if len(s.unsent) > 0 {
+		delete(s.unsent, fact{kind, key})
+	}
+	s.unsentMu.Unlock()
+}
+
+// sendClears sends the Clears that could not be published, before a
+// resync reads Redis's deadlines into the mirror.
+func (s *Store) sendClears() error {
+	s.unsentMu.Lock()
+	batch := make([]fact, 0, len(s.unsent))
+	for f := range s.unsent {
+		batch = append(batch, f)
+	}
+	s.unsentMu.Unlock()
+	if len(batch) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, 20*s.o.OpTimeout)
+	defer cancel()
+	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, f := range batch {
+			o := op{what: opClear, kind: f.kind, key: f.key}
+			p.Del(ctx, s.untilKey(o.kind, o.key))
+			p.Publish(ctx, s.channel, s.encode(o))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.unsentMu.Lock()
+	for _, f := range batch {
+		delete(s.unsent, f)
+	}
+	s.unsentMu.Unlock()
+	return nil
 }
 
 // setScript sets a deadline unless Redis holds a later one: KEYS[1], ARGV
@@ -354,7 +436,9 @@ func (s *Store) write() {
 			}
 		}
 		if !s.Healthy() {
-			s.dropped.Add(uint64(len(batch)))
+			for _, o := range batch {
+				s.drop(o)
+			}
 			continue
 		}
 		ctx, cancel := context.WithTimeout(s.ctx, s.o.OpTimeout)
@@ -373,6 +457,9 @@ func (s *Store) write() {
 		})
 		cancel()
 		if err != nil && !errors.Is(err, redis.Nil) {
+			for _, o := range batch {
+				s.keepClear(o)
+			}
 			s.fail(context.Background(), err)
 		}
 	}
@@ -424,6 +511,9 @@ func (s *Store) read() {
 	for m := range s.ps.ChannelWithSubscriptions() {
 		switch m := m.(type) {
 		case *redis.Subscription:
+			if m.Kind == "subscribe" {
+				s.subscribed.Store(true)
+			}
 			s.poke()
 		case *redis.Message:
 			s.apply(m.Payload)
@@ -472,8 +562,13 @@ func (s *Store) watch() {
 		ctx, cancel := context.WithTimeout(s.ctx, s.o.OpTimeout)
 		err := s.c.Ping(ctx).Err()
 		cancel()
+		if err == nil && !s.subscribed.Load() {
+			err = errNotSubscribed
+		}
 		if err == nil && (woken || !s.Healthy()) {
-			err = s.resync()
+			if err = s.sendClears(); err == nil {
+				err = s.resync()
+			}
 		}
 		next := s.o.Heartbeat
 		if err != nil {
@@ -498,6 +593,8 @@ func (s *Store) watch() {
 		t.Reset(next)
 	}
 }
+
+var errNotSubscribed = errors.New("redisstate: Redis answers but refused or has not confirmed the subscription to the channel (does the user have pub/sub rights?)")
 
 // resync merges every deadline Redis holds into the mirror.
 func (s *Store) resync() error {

@@ -55,7 +55,9 @@ func LoadConfig(path string) (Config, error) {
 // (attempt_timeout, timeout, body_idle_timeout) also take "none", which is
 // [NoTimeout]. Sizes (retry.buffer_body) are a number of bytes or a
 // string in B, KiB, MiB or GiB ("64KiB"); retry.sdk_retries is "none",
-// "stainless" or "always" (see [retry.SDKRetriesMode]). An endpoint
+// "stainless" or "always" (see [retry.SDKRetriesMode]); retry.hedge is
+// {"delay": duration, "quantile": 0 to 1, "max": 1 to 10} (see
+// [retry.HedgePolicy]), overlaid field by field. An endpoint
 // starts from the default policy and overrides
 // what it names, except "breaker" and the retry "budget": an endpoint that
 // names one gets breakers (or a budget) of its own, starting from the
@@ -78,7 +80,8 @@ func LoadConfig(path string) (Config, error) {
 // name (see [Config.RouteHeader]): an endpoint key without "/" is such a
 // name, and needs it. "pacing" configures the pacing layer ("max_wait",
 // "scope", "rate", "burst", "max_keys"; see [Policy.Pacing]) and
-// "no_pacing" turns it off; "refusals_as_503" is [Policy.RefusalsAs503].
+// "no_pacing" turns it off; "refusals_as_503" is [Policy.RefusalsAs503];
+// "idempotency_key" is [Policy.IdempotencyKey].
 //
 // Unknown fields, duplicate names, text after the object, bad durations,
 // out-of-range numbers and bad or conflicting patterns are errors too: a
@@ -224,6 +227,7 @@ func decodePolicy(raw json.RawMessage, path string, p *Policy, inherited Policy,
 		"no_tracing":        boolField(&p.NoTracing),
 		"no_pacing":         boolField(&p.NoPacing),
 		"refusals_as_503":   boolField(&p.RefusalsAs503),
+		"idempotency_key":   boolField(&p.IdempotencyKey),
 	})
 }
 
@@ -241,8 +245,8 @@ func checkRouteName(name string, routing bool) error {
 }
 
 // decodePacing overlays a "pacing" object on pp: {"max_wait": duration or
-// "never", "scope": "host" or "route", "rate": requests a second, "burst":
-// int, "max_keys": int}.
+// "never", "scope": "host" or "route", "max_window": duration, "rate":
+// requests a second, "burst": int, "max_keys": int}.
 func decodePacing(raw json.RawMessage, path string, pp *pacing.Policy) error {
 	return decodeObject(raw, path, fields{
 		"max_wait": func(raw json.RawMessage) error {
@@ -260,9 +264,10 @@ func decodePacing(raw json.RawMessage, path string, pp *pacing.Policy) error {
 			pp.Scope = pacing.Scope(v)
 			return nil
 		},
-		"rate":     numberField(&pp.Rate, 0, 1e6),
-		"burst":    numberField(&pp.Burst, 0, 1<<20),
-		"max_keys": numberField(&pp.MaxKeys, 1, 1<<20),
+		"max_window": durationField(&pp.MaxWindow),
+		"rate":       numberField(&pp.Rate, 0, 1e6),
+		"burst":      numberField(&pp.Burst, 0, 1<<20),
+		"max_keys":   numberField(&pp.MaxKeys, 1, 1<<20),
 	})
 }
 
@@ -280,6 +285,15 @@ func decodeRetry(raw json.RawMessage, policyPath string, p *Policy, inherited re
 		"wait_for_breaker":        boolField(&r.WaitForBreaker),
 		"sdk_retries":             sdkRetriesField(&r.SDKRetriesMode),
 		"buffer_body":             sizeField(&r.BufferBody, maxBufferBody),
+		"hedge": func(raw json.RawMessage) error {
+			// Overlays the inherited hedge field by field, as "retry" does.
+			h := &r.Hedge
+			return decodeObject(raw, path+".hedge", fields{
+				"delay":    durationField(&h.Delay),
+				"quantile": numberField(&h.Quantile, 0, 1),
+				"max":      numberField(&h.Max, 1, maxHedges),
+			})
+		},
 		"budget": func(raw json.RawMessage) error {
 			// Spelled out, so that a policy that names "budget" never holds
 			// the zero Retry.Budget, which means "share the default's".
@@ -544,6 +558,9 @@ func numberField[T int | uint32 | float64](dst *T, lo, hi T) func(json.RawMessag
 	}
 }
 
+// maxHedges bounds retry.hedge.max in a policy file.
+const maxHedges = 10
+
 // maxBufferBody bounds retry.buffer_body in a policy file: a body held
 // in memory per request, for its retries, should be small.
 const maxBufferBody = 1 << 30
@@ -729,6 +746,7 @@ func encodePolicy(p, base Policy) *object {
 	o.bool("no_tracing", p.NoTracing, base.NoTracing)
 	o.bool("no_pacing", p.NoPacing, base.NoPacing)
 	o.bool("refusals_as_503", p.RefusalsAs503, base.RefusalsAs503)
+	o.bool("idempotency_key", p.IdempotencyKey, base.IdempotencyKey)
 	return &o
 }
 
@@ -749,8 +767,14 @@ func encodePacing(pp, base pacing.Policy) *object {
 		}
 		return s
 	}
-	if sc := scope(pp.Scope); sc != scope(base.Scope) {
-		o.addValue("scope", string(sc))
+	// Written whenever it differs from the base as spelled: an endpoint's
+	// explicit "host" under a default that leaves it empty must read back
+	// as "host", not inherit the empty one.
+	if pp.Scope != base.Scope {
+		o.addValue("scope", string(scope(pp.Scope)))
+	}
+	if w, bw := max(pp.MaxWindow, 0), max(base.MaxWindow, 0); w != bw {
+		o.addValue("max_window", w.String())
 	}
 	o.float("rate", pp.Rate, base.Rate)
 	if n, bn := max(pp.Burst, 0), max(base.Burst, 0); n != bn {
@@ -777,6 +801,13 @@ func encodeRetry(r, base retry.Policy) *object {
 		o.addValue("sdk_retries", mode)
 	}
 	o.size("buffer_body", r.BufferBody, base.BufferBody)
+	var ho object
+	ho.duration("delay", r.Hedge.Delay, base.Hedge.Delay)
+	ho.float("quantile", min(r.Hedge.Quantile, 1), min(base.Hedge.Quantile, 1))
+	ho.count("max", min(r.Hedge.Max, maxHedges), min(base.Hedge.Max, maxHedges), retry.DefaultHedgeMax)
+	if !ho.isEmpty() {
+		o.addObject("hedge", &ho)
+	}
 	// The zero Retry.Budget shares the default's budget (or, for the
 	// default, means the defaults): nothing to write. Any other is the
 	// policy's own, written whole.

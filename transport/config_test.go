@@ -87,6 +87,9 @@ var configErrors = []struct {
 	{"None is not none", `{"default": {"timeout": "None"}}`, "default.timeout", "invalid duration"},
 	{"attempts out of range", `{"default": {"retry": {"max_attempts": 0}}}`, "default.retry.max_attempts", "out of range"},
 	{"ratio out of range", `{"default": {"breaker": {"failure_ratio": 1.5}}}`, "default.breaker.failure_ratio", "out of range"},
+	{"hedge quantile over 1", `{"default": {"retry": {"hedge": {"quantile": 1.5}}}}`, "default.retry.hedge.quantile", "1.5 is out of range [0, 1]"},
+	{"hedge max zero", `{"default": {"retry": {"hedge": {"delay": "50ms", "max": 0}}}}`, "default.retry.hedge.max", "0 is out of range [1, 10]"},
+	{"hedge unknown field", `{"default": {"retry": {"hedge": {"after": "50ms"}}}}`, "default.retry.hedge.after", "known: delay, max, quantile"},
 
 	// Issue 13 item 6: one numeric decoder, every message and range kept.
 	{"attempts not an integer", `{"default": {"retry": {"max_attempts": 1.5}}}`, "default.retry.max_attempts", "want an integer, got 1.5"},
@@ -132,6 +135,7 @@ var configErrors = []struct {
 	{"pacing max_wait negative", `{"default": {"pacing": {"max_wait": "-1s"}}}`, "default.pacing.max_wait", `negative duration "-1s"`},
 	{"pacing max_wait none", `{"default": {"pacing": {"max_wait": "none"}}}`, "default.pacing.max_wait", `"none" turns a timeout off`},
 	{"pacing rate negative", `{"default": {"pacing": {"rate": -1}}}`, "default.pacing.rate", "out of range"},
+	{"pacing max_window negative", `{"default": {"pacing": {"max_window": "-1m"}}}`, "default.pacing.max_window", `negative duration "-1m"`},
 	{"pacing burst fraction", `{"default": {"pacing": {"burst": 1.5}}}`, "default.pacing.burst", "want an integer"},
 	{"pacing max_keys zero", `{"default": {"pacing": {"max_keys": 0}}}`, "default.pacing.max_keys", "out of range [1, 1048576]"},
 	{"pacing unknown", `{"endpoints": {"GET /x": {"pacing": {"off": true}}}}`, `endpoints["GET /x"].pacing.off`, "unknown field"},
@@ -380,9 +384,24 @@ func TestConfigRoundTrip(t *testing.T) {
 			Credits:        Credits{Enabled: true, Policy: credits.Policy{Cooldown: time.Hour, MaxKeys: 3}},
 			AttemptTimeout: time.Second, Timeout: 2 * time.Minute, BodyIdleTimeout: 5 * time.Second,
 			RetryStatuses: []int{409}, NoRetryStatuses: []int{503, 504}, NoRetry: true, NoBreaker: true, NoTracing: true,
-			Pacing:   pacing.Policy{MaxWait: 10 * time.Second, Scope: pacing.ScopeRoute, Rate: 5, Burst: 10, MaxKeys: 100},
-			NoPacing: true, RefusalsAs503: true,
-		}}},
+			Pacing:   pacing.Policy{MaxWait: 10 * time.Second, MaxWindow: time.Minute, Scope: pacing.ScopeRoute, Rate: 5, Burst: 10, MaxKeys: 100},
+			NoPacing: true, RefusalsAs503: true, IdempotencyKey: true,
+		}}, json: []string{`"idempotency_key":true`}},
+		// Issue 16 item 2: hedging is data, overlaid field by field.
+		{name: "hedge", cfg: Config{
+			Default: Policy{Retry: retry.Policy{Hedge: retry.HedgePolicy{Delay: 50 * time.Millisecond, Quantile: 0.95, Max: 2}}},
+			Endpoints: map[string]Policy{
+				"GET /same":  {Retry: retry.Policy{Hedge: retry.HedgePolicy{Delay: 50 * time.Millisecond, Quantile: 0.95, Max: 2}}},
+				"GET /fixed": {Retry: retry.Policy{Hedge: retry.HedgePolicy{Delay: 20 * time.Millisecond, Max: 2}}},
+				"POST /off":  {Retry: retry.Policy{Hedge: retry.HedgePolicy{Max: 1}}}, // a Max of 0 would be written as 1
+			},
+		}, json: []string{`"default":{"retry":{"hedge":{"delay":"50ms","quantile":0.95,"max":2}}}`,
+			`"GET /fixed":{"retry":{"hedge":{"delay":"20ms","quantile":0}}}`, `"GET /same":{}`,
+			`"POST /off":{"retry":{"hedge":{"delay":"0s","quantile":0,"max":1}}}`}},
+		{name: "endpoint without the default's key", cfg: Config{
+			Default:   Policy{IdempotencyKey: true},
+			Endpoints: map[string]Policy{"POST /once": {}, "POST /keyed": {IdempotencyKey: true}},
+		}, json: []string{`"default":{"idempotency_key":true}`, `"POST /once":{"idempotency_key":false}`, `"POST /keyed":{}`}},
 		{name: "endpoint undoes the default", cfg: Config{
 			Default: Policy{Retry: retry.Policy{MaxAttempts: 5, RequireIdempotencyKey: true}, AttemptTimeout: time.Second,
 				RetryStatuses: []int{409}, NoTracing: true, Breaker: breaker.Policy{ConsecutiveFailures: 3}},
@@ -602,11 +621,14 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte(`{"default": {"credits": {"remaining_header": "X-Credits-Remaining"}}, "endpoints": {"POST /v1/enhancements": {"credits": {"enabled": true, "remaining_field": "meta.imports_remaining", "remaining_header": ""}}}}`))
 	f.Add([]byte(`{"default": {"retry": {"max_retry_after": "60s"}}, "endpoints": {"GET /x": {"timeout": "none", "breaker": {}}, "GET /{$}": {"retry_statuses": []}}}`))
 	f.Add([]byte(`{"default": {"retry": {"budget": {"ratio": 0.5, "window": "1s"}}}, "endpoints": {"POST h/a": {"retry": {"budget": {"window": "2s"}}}}}`))
+	f.Add([]byte(`{"route_header":"0","endpoints":{"0":{"pacing":{"scope":"host"}}}}`)) // an explicit "host" under an empty default
 	f.Add([]byte(`{"default": {"credits": {"cooldown": "1m"}}, "endpoints": {"POST /v1/enhancements": {"credits": {"enabled": true, "max_keys": 10}}}}`))
+	f.Add([]byte(`{"default": {"retry": {"hedge": {"delay": "50ms", "quantile": 0.95, "max": 1}}}, "endpoints": {"GET /x": {"retry": {"hedge": {"quantile": 0}}}, "POST /y": {"retry": {"hedge": {"delay": "0s", "max": 3}}}}}`))
 	f.Add([]byte(`{"default": {"retry": {"sdk_retries": "stainless", "buffer_body": "64KiB"}}, "endpoints": {"POST /": {"retry": {"sdk_retries": "none", "buffer_body": 0}}, "GET /x": {"retry": {"sdk_retries": "always", "buffer_body": 1000}}}}`))
 	f.Add([]byte(`{"default": {"retry": {"buffer_body": "1GiB"}}, "endpoints": {"GET /a": {"retry": {"buffer_body": "1024"}}, "GET /b": {"retry": {"buffer_body": "3MiB"}}}}`))
 	f.Add([]byte(`{"route_header": "X-Amz-Target", "default": {"pacing": {"max_wait": "10s", "scope": "route", "rate": 5, "burst": 10, "max_keys": 1000}, "refusals_as_503": true}, "endpoints": {"DynamoDB_20120810.GetItem": {"no_pacing": true}, "POST /": {"pacing": {"max_wait": "never", "scope": "host"}}}}`))
 	f.Add([]byte(`{"endpoints": {"GET /x": {"pacing": {"rate": 0.5}, "refusals_as_503": true}, "/api/v3/": {"no_pacing": true}}}`))
+	f.Add([]byte(`{"default": {"idempotency_key": true}, "endpoints": {"GET /x": {"idempotency_key": false}, "POST /v1/jobs": {"retry": {"require_idempotency_key": true}}}}`))
 	stub := RoundTripperFunc(func(*http.Request) (*http.Response, error) { return nil, errors.New("not sent") })
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := ParseConfig(data)

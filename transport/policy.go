@@ -115,6 +115,18 @@ type Policy struct {
 	// this policy.
 	NoRetry, NoBreaker, NoTracing, NoPacing bool
 
+	// IdempotencyKey gives each POST and PATCH request without one an
+	// Idempotency-Key header (a UUIDv7; see package idempotency), minted
+	// once above retry, so that every attempt carries the same key. The
+	// caller's request is not modified, and a key the caller set is kept.
+	// With a key, errclass.Idempotent holds, so Retry.RequireIdempotencyKey
+	// lets a 5xx to a POST be retried, and failures that leave it unknown
+	// whether the server processed the request are retried too: turn it
+	// on for endpoints whose server honours the header. Off by default
+	// (and then the layer is not in the chain). Policy files spell it
+	// "idempotency_key".
+	IdempotencyKey bool
+
 	// RefusalsAs503 answers a request that a layer refused without
 	// sending it (an open breaker, a 402 latch, a throttle window longer
 	// than Pacing.MaxWait: any [errclass.Refusal]) with a synthetic 503

@@ -20,6 +20,7 @@ import (
 	"github.com/resilient-http/resilient/transport/credits"
 	"github.com/resilient-http/resilient/transport/errclass"
 	"github.com/resilient-http/resilient/transport/fleet"
+	"github.com/resilient-http/resilient/transport/idempotency"
 	"github.com/resilient-http/resilient/transport/pacing"
 	"github.com/resilient-http/resilient/transport/retry"
 	"github.com/resilient-http/resilient/transport/tracing"
@@ -27,7 +28,7 @@ import (
 
 // Stack is the recommended stack of layers, per endpoint policy:
 //
-//	tracing (request) → total timeout → retry → tracing (attempt) → credits (if on) → breaker → pacing → attempt timeout → base
+//	tracing (request) → idempotency key (if on) → total timeout → retry → tracing (attempt) → credits (if on) → breaker → pacing → attempt timeout → base
 //
 // It routes each request to the policy of the endpoint that
 // [Config.RouteHeader] or [Config.Route] names, if any, else of the most
@@ -287,10 +288,8 @@ func refusalResponse(req *http.Request, err error) (*http.Response, bool) {
 	case errors.As(err, &pe):
 		layer = "pacing"
 	}
-	h := http.Header{
-		"Content-Type":         {"application/json"},
-		errclass.RefusedHeader: {layer},
-	}
+	h := http.Header{"Content-Type": {"application/json"}}
+	errclass.MarkRefused(h, layer)
 	if d := out.RetryAfter; d > 0 {
 		// RFC 9110 §10.2.3 counts whole seconds: round up, so that an SDK
 		// honouring it never comes back before the layer lets it through.
@@ -506,6 +505,7 @@ type builder struct {
 // defaults filled in.
 type pacingKey struct {
 	maxWait     time.Duration
+	maxWindow   time.Duration
 	scope       pacing.Scope
 	rate        float64
 	burst, keys int
@@ -529,6 +529,9 @@ func (b *builder) pacer(p Policy, def bool) func(http.RoundTripper) http.RoundTr
 	k := pacingKey{maxWait: pp.MaxWait, scope: pp.Scope, rate: max(pp.Rate, 0), burst: max(pp.Burst, 0), keys: max(pp.MaxKeys, 0)}
 	if k.maxWait == 0 {
 		k.maxWait = pacing.DefaultMaxWait
+	}
+	if k.maxWindow = pp.MaxWindow; k.maxWindow <= 0 {
+		k.maxWindow = pacing.DefaultMaxWindow
 	}
 	if k.scope == "" {
 		k.scope = pacing.ScopeHost
@@ -693,6 +696,11 @@ func (b *builder) build(pattern string, p Policy, def bool) (*route, *breaker.Tr
 	}
 	if p.Timeout > 0 {
 		rt = totalTimeout(p.Timeout)(rt)
+	}
+	if p.IdempotencyKey {
+		// Above retry (and the total timeout): one key per logical
+		// request, the same on every attempt.
+		rt = idempotency.New(rt, idempotency.Policy{})
 	}
 	if tr != nil {
 		rt = tr.Request()(rt)

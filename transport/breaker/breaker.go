@@ -90,6 +90,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 			return nil, refusal
 		}
+		if probe {
+			defer e.probing.Store(false) // after settleProbe, even on a panic below
+		}
 	}
 	var (
 		resp         *http.Response

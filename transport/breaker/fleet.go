@@ -33,7 +33,8 @@ import (
 const probeSuffix = " \x00half-open"
 
 // gate decides, before gobreaker, whether the fleet lets a request to e
-// through, and whether it is the fleet's probe. It reads the Store's
+// through, and whether it is the fleet's probe (then the caller clears
+// e.probing once the probe is settled). It reads the Store's
 // mirror only, except for a half-open breaker's Lease. The half-open
 // deadline is never before the open one, so a closed breaker, the common
 // case, costs one read.
@@ -50,8 +51,13 @@ func (r *registry) gate(e *entry) (probe bool, refusal *OpenError) {
 	if State(e.state.Load()) == StateOpen && now.UnixNano() < e.openedAt.Load()+int64(r.p.OpenTimeout) {
 		return false, nil // our own breaker is still open: gobreaker refuses
 	}
+	halfOpen := &OpenError{Name: name, State: StateHalfOpen, Shared: true, cause: gobreaker.ErrTooManyRequests}
+	if !e.probing.CompareAndSwap(false, true) {
+		return false, halfOpen // this replica's probe is out (or asking)
+	}
 	if !f.Lease(fleet.KindBreaker, name, r.p.ProbeTimeout) {
-		return false, &OpenError{Name: name, State: StateHalfOpen, Shared: true, cause: gobreaker.ErrTooManyRequests}
+		e.probing.Store(false)
+		return false, halfOpen
 	}
 	until := now.Add(r.p.ProbeTimeout)
 	f.SetUntil(fleet.KindBreaker, name, until)

@@ -43,6 +43,10 @@ type entry struct {
 	// probeKey names the fleet's half-open deadline of this breaker (see
 	// fleet.go); made once, so that reading it allocates nothing.
 	probeKey string
+	// probing is set while this replica's request is the fleet's probe (or
+	// is asking for the lease): a holder asking again keeps the lease, so
+	// without it every request arriving meanwhile would probe too.
+	probing atomic.Bool
 }
 
 // trips reports whether the closed breaker's counts call for opening it.

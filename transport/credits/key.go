@@ -6,7 +6,6 @@ import (
 	"path"
 	"strings"
 	"sync"
-	"unsafe"
 
 	"github.com/resilient-http/resilient/transport/fleet"
 )
@@ -143,12 +142,11 @@ var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }
 
 // fleetRefusal returns the refusal of req by a latch another replica
 // published to Policy.Fleet, or nil. It is the request path of every
-// request while no latch is set here, so it allocates nothing in the
-// common case: both keys are spelled in one pooled buffer ("host:", the
-// host key, then the route) and passed to the Store as strings over that
-// buffer, which [fleet.Store.Until] does not retain. A [Policy.Key] or
+// request while no latch is set here, so it costs one allocation: both keys
+// are spelled in one pooled buffer ("host:", the host key, then the route)
+// and made one string, which both keys slice. A [Policy.Key] or
 // [Policy.Route] costs what it allocates; a path with escapes, one
-// allocation.
+// allocation more.
 func (t *Transport) fleetRefusal(req *http.Request) *Error {
 	f := t.s.p.Fleet
 	bp := keyBufs.Get().(*[]byte)
@@ -175,8 +173,8 @@ func (t *Transport) fleetRefusal(req *http.Request) *Error {
 		}
 		b = append(b, r...)
 	}
-	*bp = b // keep what the buffer grew to
-	all := unsafe.String(unsafe.SliceData(b), len(b))
+	*bp = b          // keep what the buffer grew to
+	all := string(b) // a Store may keep the keys it is given
 	if route == "" {
 		route = all[len(hostPrefix):]
 	}
@@ -193,6 +191,5 @@ func (t *Transport) fleetRefusal(req *http.Request) *Error {
 	if isHost {
 		key = hk[len(hostPrefix):]
 	}
-	// The buffer goes back to the pool: the error keeps a copy.
-	return &Error{Key: strings.Clone(key), Host: isHost, Until: until}
+	return &Error{Key: key, Host: isHost, Until: until}
 }

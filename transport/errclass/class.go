@@ -1,6 +1,7 @@
 package errclass
 
 import (
+	"crypto/rand"
 	"errors"
 	"net/http"
 	"strings"
@@ -120,11 +121,27 @@ type Refusal interface {
 // value names the refusing layer ("breaker", "credits", "pacing", or
 // "refused" for another [Refusal]).
 //
-// [Classify] gives a response carrying it the outcome of the refusal
-// itself: [Permanent], [NotSent], [Outcome.Refused], never a server fault,
-// whatever its status and should-retry headers say. So a second stack
-// above the first neither retries it nor counts it against the server.
+// [Classify] gives a response marked with [MarkRefused] in this process
+// the outcome of the refusal itself: [Permanent], [NotSent],
+// [Outcome.Refused], never a server fault, whatever its status and
+// should-retry headers say. So a second stack above the first neither
+// retries it nor counts it against the server. The header alone proves
+// nothing: a server (or a proxy relaying another process's refusal) that
+// sends it gets its response classified as any other, so that a failing
+// server cannot pass its 5xx off as our refusal and go uncounted.
 const RefusedHeader = "Resilient-Refused"
+
+// refusedToken proves that a response marked with [RefusedHeader] was made
+// in this process: MarkRefused adds it as the header's second value, which
+// no server can know.
+var refusedToken = rand.Text()
+
+// MarkRefused marks h as the header of a refusal made into a response by
+// the refusing layer named layer (see [RefusedHeader]): h.Get(RefusedHeader)
+// returns layer, and [Classify] reads the response as a refusal.
+func MarkRefused(h http.Header, layer string) {
+	h[RefusedHeader] = []string{layer, refusedToken}
+}
 
 // A Classifier labels the outcome of one attempt of req. resp and err are
 // what the RoundTripper below returned; exactly one of them is normally
@@ -176,9 +193,10 @@ var ErrNilResponse = errors.New("errclass: RoundTripper returned a nil *Response
 // after a 5xx does the same for an advised retry. Refusals have no
 // response, so the headers never concern them.
 //
-// A response carrying [RefusedHeader] is a refusal made into a response,
-// not the server's answer: [Permanent], [NotSent] and [Outcome.Refused],
-// with its Retry-After hint, and no server fault.
+// A response marked by [MarkRefused] in this process is a refusal made
+// into a response, not the server's answer: [Permanent], [NotSent] and
+// [Outcome.Refused], with its Retry-After hint, and no server fault. A
+// [RefusedHeader] that came from the network is ignored.
 //
 // For transport errors it first asks whether the caller's context is done
 // ([Canceled]); whether a layer below refused the request ([Refusal]:
@@ -236,9 +254,11 @@ func classifyStatus(resp *http.Response) Outcome {
 }
 
 // refusedResponse reports whether resp is a refusal made into a response
-// (see [RefusedHeader]). The key is canonical: no allocation.
+// in this process (see [MarkRefused]). The key is canonical: no
+// allocation.
 func refusedResponse(resp *http.Response) bool {
-	return len(resp.Header[RefusedHeader]) > 0
+	v := resp.Header[RefusedHeader]
+	return len(v) == 2 && v[1] == refusedToken
 }
 
 // alwaysOnce reports whether a response with status code goes out once
@@ -302,8 +322,8 @@ func hint(resp *http.Response) time.Duration {
 // [Retryable]) and defers everything else to c. A nil c means [Classify].
 // Such a response is a server fault (see [Outcome.ServerFault]) when its
 // status is one that [Classify] counts as such, unless cls is [Success]:
-// a 503 declared a success trips no breaker. A response carrying
-// [RefusedHeader] is not the server's status: it goes to c whatever its
+// a 503 declared a success trips no breaker. A response marked by
+// [MarkRefused] is not the server's status: it goes to c whatever its
 // status.
 func (c Classifier) WithStatus(cls Class, codes ...int) Classifier {
 	if c == nil {

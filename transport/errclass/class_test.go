@@ -416,7 +416,8 @@ func TestClassifyShouldRetryDoesNotAllocate(t *testing.T) {
 // should-retry header and whatever its status; WithStatus leaves it alone.
 func TestClassifyRefusedResponse(t *testing.T) {
 	refused := func(status int, h ...string) *http.Response {
-		hdr := http.Header{RefusedHeader: {"breaker"}, "Retry-After": {"7"}}
+		hdr := http.Header{"Retry-After": {"7"}}
+		MarkRefused(hdr, "breaker")
 		for i := 0; i+1 < len(h); i += 2 {
 			hdr.Set(h[i], h[i+1])
 		}

@@ -17,6 +17,11 @@ type Attempt struct {
 	// (or X-RateLimit-Reset) hint, or by a refusing layer's RetryIn, rather
 	// than by backoff.
 	FromRetryAfter bool
+	// Hedge reports that this attempt is a hedge: sent while an earlier
+	// attempt of the same request was still waiting for its answer, not
+	// after that one failed. Delay is then the time waited for the
+	// earlier attempt.
+	Hedge bool
 }
 
 type attemptKey struct{}
@@ -79,6 +84,21 @@ type Observer interface {
 	GaveUp(last Outcome, attempts int, reason StopReason)
 }
 
+// HedgeObserver is an optional interface of an [Observer]: a retry layer
+// that hedges requests (sends another attempt while one is still waiting
+// for its answer) tells an Observer that also implements it about each
+// hedge it sent, once the request's race is decided. It is a separate
+// interface so that Observers written before hedging keep compiling; the
+// observers [WithObserver] composes forward it to each one that
+// implements it.
+type HedgeObserver interface {
+	// Hedged is called once for each hedge sent (a, with a.Hedge set),
+	// when the first answer that ends the race has arrived: won reports
+	// whether a's answer was that one (never when the caller's own
+	// cancellation ended the race).
+	Hedged(a Attempt, won bool)
+}
+
 type observerKey struct{}
 
 // WithObserver returns a copy of ctx in which o hears the retry layer's
@@ -116,4 +136,13 @@ func (o *observers) Retrying(last Outcome, next Attempt) {
 func (o *observers) GaveUp(last Outcome, attempts int, reason StopReason) {
 	o.first.GaveUp(last, attempts, reason)
 	o.then.GaveUp(last, attempts, reason)
+}
+
+func (o *observers) Hedged(a Attempt, won bool) {
+	if h, ok := o.first.(HedgeObserver); ok {
+		h.Hedged(a, won)
+	}
+	if h, ok := o.then.(HedgeObserver); ok {
+		h.Hedged(a, won)
+	}
 }

@@ -53,8 +53,7 @@ type Limit struct {
 type Store interface {
 	// Until returns the latest deadline any replica published for (kind,
 	// key) that has not passed, or the zero Time. It reads the local
-	// mirror: no I/O, no allocation. It must not retain key: callers may
-	// pass a string over a buffer they reuse.
+	// mirror: no I/O, no allocation.
 	Until(kind Kind, key string) time.Time
 
 	// SetUntil publishes "refuse or wait until until" for (kind, key). It

@@ -20,7 +20,7 @@ type Memory struct {
 	leases map[factKey]lease
 	rates  map[string]*bucket
 	nextID uint64
-	writes int // SetUntil calls since the last sweep of passed deadlines
+	writes int // writes since the last sweep (see wrote)
 }
 
 // factKey names one fact: a key of one kind.
@@ -131,17 +131,36 @@ func (m *Memory) setUntil(kind Kind, key string, until, now time.Time) {
 		return // never shorten: only Clear does
 	}
 	m.until[k] = until
-	if m.writes++; m.writes >= sweepEvery {
-		m.writes = 0
-		for k, t := range m.until {
-			if !t.After(now) {
-				delete(m.until, k)
-			}
+	m.wrote(now)
+}
+
+// wrote counts a write that may have added a key and, every sweepEvery
+// writes, drops what no longer counts: passed deadlines and leases, counts
+// whose window has passed, buckets full again (a new one starts full).
+// The caller holds m.mu.
+func (m *Memory) wrote(now time.Time) {
+	if m.writes++; m.writes < sweepEvery {
+		return
+	}
+	m.writes = 0
+	for k, t := range m.until {
+		if !t.After(now) {
+			delete(m.until, k)
 		}
-		for k, l := range m.leases {
-			if !l.until.After(now) {
-				delete(m.leases, k)
-			}
+	}
+	for k, l := range m.leases {
+		if !l.until.After(now) {
+			delete(m.leases, k)
+		}
+	}
+	for k, c := range m.counts {
+		if c.sum(now) == 0 {
+			delete(m.counts, k)
+		}
+	}
+	for k, b := range m.rates {
+		if !b.full.After(now) {
+			delete(m.rates, k)
 		}
 	}
 }
@@ -157,6 +176,8 @@ func (m *Memory) clear(kind Kind, key string) {
 func (m *Memory) add(kind Kind, key string, n int, window time.Duration, now time.Time) int {
 	if window <= 0 {
 		window = time.Second
+	} else if window < slots {
+		window = slots // a slot of at least 1ns: the counter divides by it
 	}
 	k := factKey{kind, key}
 	m.mu.Lock()
@@ -168,6 +189,7 @@ func (m *Memory) add(kind Kind, key string, n int, window time.Duration, now tim
 	if c == nil {
 		c = new(counter)
 		m.counts[k] = c
+		m.wrote(now)
 	}
 	c.add(now, n, window)
 	return c.sum(now)
@@ -213,6 +235,7 @@ func (m *Memory) reserve(key string, l Limit, now time.Time) (time.Duration, boo
 	if b == nil {
 		b = &bucket{tokens: float64(max(l.Burst, 1)), last: now}
 		m.rates[key] = b
+		m.wrote(now)
 	}
 	return b.take(l, now)
 }

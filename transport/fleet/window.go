@@ -49,6 +49,7 @@ func (c *counter) sum(now time.Time) int {
 type bucket struct {
 	tokens float64
 	last   time.Time
+	full   time.Time // when tokens reach the burst again, at the last rate
 }
 
 // take takes one token at rate l, or reports how long until one is there.
@@ -60,6 +61,7 @@ func (b *bucket) take(l Limit, now time.Time) (time.Duration, bool) {
 	}
 	if b.tokens >= 1 {
 		b.tokens--
+		b.full = now.Add(time.Duration((burst - b.tokens) / l.Rate * float64(time.Second)))
 		return 0, true
 	}
 	return time.Duration((1 - b.tokens) / l.Rate * float64(time.Second)), false

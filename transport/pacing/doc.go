@@ -24,7 +24,7 @@
 // [errclass.Refusal], so retry does not retry it. A request whose context
 // ends while it waits returns the context's error. Nothing is sent in
 // either case. A window only ever grows; the longest of the signals in one
-// response counts; one longer than [MaxWindow] counts as MaxWindow;
+// response counts; one longer than [Policy.MaxWindow] (5 minutes) counts as that long;
 // malformed values are ignored.
 //
 // [Policy.Rate] adds a configured rate per key: a token bucket

@@ -151,10 +151,13 @@ func (t *Transport) send(req *http.Request, key string) (*http.Response, error) 
 		if key == "" {
 			key = t.s.key(req)
 		}
-		until := now.get().Add(d)
-		t.s.open(key, until.UnixNano())
-		if f := t.s.p.Fleet; f != nil {
-			f.SetUntil(fleet.KindThrottle, key, until)
+		until := now.get().Add(min(d, t.s.p.MaxWindow))
+		// A window kept out by MaxKeys is not published either: MaxKeys
+		// bounds what this replica puts in every mirror too.
+		if t.s.open(key, until.UnixNano()) {
+			if f := t.s.p.Fleet; f != nil {
+				f.SetUntil(fleet.KindThrottle, key, until)
+			}
 		}
 	}
 	return resp, nil

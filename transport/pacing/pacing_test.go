@@ -510,3 +510,35 @@ func TestMaxKeysPinsOpenWindows(t *testing.T) {
 		}
 	}
 }
+
+// One response asking for an hour's pause holds its key shut for at most
+// MaxWindow (5 minutes by default): then one request asks again.
+func TestMaxWindowCapsLongHints(t *testing.T) {
+	srv, _ := scripted(t, http.StatusTooManyRequests, map[string]string{"Retry-After": "3600"})
+	pt := pacing.New(srv.Client().Transport, pacing.Policy{})
+	defer pt.CloseIdleConnections()
+	before := time.Now()
+	if _, err := get(t, pt, context.Background(), srv.URL+"/a"); err != nil {
+		t.Fatal(err)
+	}
+	until := pt.Until(srv.URL)
+	if d := until.Sub(before); d <= 4*time.Minute || d > pacing.DefaultMaxWindow+time.Second {
+		t.Fatalf("a Retry-After of an hour opened a window of %v, want about %v", d, pacing.DefaultMaxWindow)
+	}
+
+	srv2, arrivals2 := scripted(t, http.StatusTooManyRequests, map[string]string{"Retry-After": "3600"})
+	short := pacing.New(srv2.Client().Transport, pacing.Policy{MaxWindow: 100 * time.Millisecond})
+	defer short.CloseIdleConnections()
+	if _, err := get(t, short, context.Background(), srv2.URL+"/a"); err != nil {
+		t.Fatal(err)
+	}
+	// Within the window the next request waits (100ms is below MaxWait),
+	// then goes: the hour was never honoured past MaxWindow.
+	resp, err := get(t, short, context.Background(), srv2.URL+"/a")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("second request = %v, %v; want 200 after MaxWindow", resp, err)
+	}
+	if n := len(arrivals2()); n != 2 {
+		t.Fatalf("server saw %d requests, want 2", n)
+	}
+}

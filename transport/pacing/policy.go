@@ -16,11 +16,11 @@ const (
 	DefaultMaxKeys = 1000
 )
 
-// MaxWindow caps a window learnt from one response: a hint further away
-// (a misread timestamp, a server's bug) counts as this long, so a key is
-// never held shut for days. It is far above any MaxWait, so requests to
-// such a key are refused at once all the same.
-const MaxWindow = 24 * time.Hour
+// DefaultMaxWindow is the default of [Policy.MaxWindow].
+const DefaultMaxWindow = 5 * time.Minute
+
+// maxSignal saturates what one header can say, before MaxWindow applies.
+const maxSignal = 24 * time.Hour
 
 // Scope names what a throttle window (and a configured rate) covers; see
 // [Policy.Scope].
@@ -50,6 +50,15 @@ type Policy struct {
 	// an [*Error]. Zero means 30s; a negative MaxWait never waits: every
 	// request that would wait is refused.
 	MaxWait time.Duration
+
+	// MaxWindow caps a window learnt from one response. A server that asks
+	// for an hour's pause (or a misread timestamp, or a server's bug) holds
+	// its key shut for at most this long: then one request goes out to ask
+	// again, and a new answer opens a new window. Every request in between
+	// is refused at once (the wait is above MaxWait), so a long throttle
+	// costs the server one request per MaxWindow, and one bad response
+	// never shuts a host, or a fleet, for a day. Zero means 5 minutes.
+	MaxWindow time.Duration
 
 	// Scope says what one window covers: [ScopeHost] (the default, also
 	// meant by "") or [ScopeRoute]. Key, if set, overrides it.
@@ -113,6 +122,9 @@ func (p Policy) withDefaults() Policy {
 	}
 	if p.MaxKeys <= 0 {
 		p.MaxKeys = DefaultMaxKeys
+	}
+	if p.MaxWindow <= 0 {
+		p.MaxWindow = DefaultMaxWindow
 	}
 	if p.Rate < 0 {
 		p.Rate = 0

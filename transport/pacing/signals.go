@@ -27,7 +27,7 @@ const epochAfter = 365 * 24 * 60 * 60
 //     a year of seconds (see epochAfter); a fraction counts.
 //
 // Waits already over, malformed values and anything larger than
-// [MaxWindow] (which counts as MaxWindow) are handled so that a bad header
+// a day (which counts as a day) are handled so that a bad header
 // never makes requests wait for long. It allocates nothing.
 func signal(resp *http.Response, now *clock) (time.Duration, bool) {
 	h := resp.Header
@@ -51,7 +51,7 @@ func signal(resp *http.Response, now *clock) (time.Duration, bool) {
 	if d <= 0 {
 		return 0, false
 	}
-	return min(d, MaxWindow), true
+	return min(d, maxSignal), true
 }
 
 func first(h http.Header, k string) string {
@@ -195,9 +195,9 @@ func parseReset(v string, now *clock) time.Duration {
 	}
 	if secs > epochAfter {
 		d := time.Unix(secs, int64(frac)).Sub(now.get())
-		return min(max(d, 0), MaxWindow)
+		return min(max(d, 0), maxSignal)
 	}
-	return min(time.Duration(secs)*time.Second+frac, MaxWindow)
+	return min(time.Duration(secs)*time.Second+frac, maxSignal)
 }
 
 func parseInt(v string) (int64, bool) {
@@ -231,10 +231,10 @@ func trim(v string) string {
 	return v
 }
 
-// seconds converts n seconds to a Duration, saturating at MaxWindow.
+// seconds converts n seconds to a Duration, saturating at a day.
 func seconds(n int64) time.Duration {
-	if n > int64(MaxWindow/time.Second) {
-		return MaxWindow
+	if n > int64(maxSignal/time.Second) {
+		return maxSignal
 	}
 	return time.Duration(n) * time.Second
 }

@@ -29,7 +29,7 @@ func TestSignal(t *testing.T) {
 		{"RateLimit r=5 t=30", 200, map[string]string{"RateLimit": `"default";r=5;t=30`}, 0},
 		{"RateLimit token name", 200, map[string]string{"RateLimit": `default;r=0;t=7`}, 7 * time.Second},
 		{"RateLimit longest of two", 200, map[string]string{"RateLimit": `"a";r=0;t=3, "b";r=0;t=40, "c";r=9;t=99`}, 40 * time.Second},
-		{"RateLimit no t: policy w", 200, map[string]string{"RateLimit": `"day";r=0`, "RateLimit-Policy": `"min";q=10;w=60, "day";q=1000;w=86400`}, MaxWindow},
+		{"RateLimit no t: policy w", 200, map[string]string{"RateLimit": `"day";r=0`, "RateLimit-Policy": `"min";q=10;w=60, "day";q=1000;w=86400`}, maxSignal},
 		{"RateLimit no t: policy w 60", 200, map[string]string{"RateLimit": `"min";r=0`, "RateLimit-Policy": `"min";q=10;w=60`}, time.Minute},
 		{"RateLimit no t, no policy", 200, map[string]string{"RateLimit": `"min";r=0`}, 0},
 		{"RateLimit malformed", 200, map[string]string{"RateLimit": `"default";r=0;t=30,`}, 0},
@@ -37,7 +37,7 @@ func TestSignal(t *testing.T) {
 		{"RateLimit draft dictionary", 200, map[string]string{"RateLimit": `limit=100, remaining=0, reset=12`}, 12 * time.Second},
 		{"RateLimit draft dictionary left", 200, map[string]string{"RateLimit": `limit=100, remaining=3, reset=12`}, 0},
 		{"RateLimit decimal t", 200, map[string]string{"RateLimit": `"d";r=0;t=2.5`}, 2 * time.Second},
-		{"RateLimit huge t capped", 200, map[string]string{"RateLimit": `"d";r=0;t=999999999999999`}, MaxWindow},
+		{"RateLimit huge t capped", 200, map[string]string{"RateLimit": `"d";r=0;t=999999999999999`}, maxSignal},
 		{"legacy zero delta", 200, map[string]string{"RateLimit-Remaining": "0", "RateLimit-Reset": "3"}, 3 * time.Second},
 		{"legacy left", 200, map[string]string{"RateLimit-Remaining": "1", "RateLimit-Reset": "3"}, 0},
 		{"legacy no remaining, 200", 200, map[string]string{"RateLimit-Reset": "3"}, 0},
@@ -45,7 +45,7 @@ func TestSignal(t *testing.T) {
 		{"X- epoch", 200, map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": epoch(45 * time.Second)}, 45 * time.Second},
 		{"X- epoch past", 200, map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": epoch(-45 * time.Second)}, 0},
 		{"X- fraction", 200, map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1.25"}, 1250 * time.Millisecond},
-		{"X- a year of seconds is delta (capped)", 200, map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "31536000"}, MaxWindow},
+		{"X- a year of seconds is delta (capped)", 200, map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "31536000"}, maxSignal},
 		{"X- malformed", 200, map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "3s"}, 0},
 		{"X- remaining malformed", 200, map[string]string{"X-RateLimit-Remaining": "none", "X-RateLimit-Reset": "3"}, 0},
 		{"longest of all", 429, map[string]string{"Retry-After": "2", "RateLimit": `"d";r=0;t=5`, "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "4"}, 5 * time.Second},
@@ -92,8 +92,8 @@ func FuzzSignal(f *testing.F) {
 				"Ratelimit-Remaining": {remaining}, "Ratelimit-Reset": {rl},
 			}}
 			d, ok := signal(resp, fixed())
-			if ok != (d > 0) || d > MaxWindow {
-				t.Fatalf("signal() = %v, %v: want 0 < d <= MaxWindow, or false", d, ok)
+			if ok != (d > 0) || d > maxSignal {
+				t.Fatalf("signal() = %v, %v: want 0 < d <= maxSignal, or false", d, ok)
 			}
 		}
 		n := 0

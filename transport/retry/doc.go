@@ -31,6 +31,11 @@
 // (each retry and its wait, or why retries stopped) through an
 // [errclass.Observer] put in the request's context, or given to
 // [Policy.Observer] (observers compose).
+// [Policy.Hedge] turns on hedging: a request that may be sent twice
+// whose first attempt has no answer after a delay (fixed, or a latency
+// quantile measured per route) gets another attempt, and the first answer
+// that is not retryable wins; the others are canceled (see [HedgePolicy]).
+//
 // When retries stop early, errors.Is(err, [ErrGaveUp]) holds and
 // [Error.Reason] says why. [WithMaxAttempts] overrides the attempt limit
 // for one call.

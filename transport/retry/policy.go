@@ -113,6 +113,13 @@ type Policy struct {
 	// concurrent use. Code only.
 	Observer errclass.Observer `json:"-"`
 
+	// Hedge turns on hedging for the requests that may be sent twice
+	// (see [HedgePolicy]): when the first attempt has no answer after a
+	// delay, another is sent, and the first answer that is not retryable
+	// wins. The zero HedgePolicy, the default, hedges nothing and costs
+	// nothing. Policy files spell it "hedge".
+	Hedge HedgePolicy
+
 	// Backoff, if set, makes the BackOff for one request, replacing
 	// BaseDelay and MaxDelay. It is called only when a first retry is
 	// needed, and the BackOff it returns is used by that request alone.
@@ -160,6 +167,7 @@ func (p Policy) withDefaults() Policy {
 	if p.SharedBudget == nil {
 		p.SharedBudget = p.Budget.New()
 	}
+	p.Hedge = p.Hedge.withDefaults()
 	if p.Backoff == nil {
 		base, maxDelay := p.BaseDelay, p.MaxDelay
 		p.Backoff = func() backoff.BackOff {

@@ -2,7 +2,9 @@ package retry
 
 import (
 	"bytes"
+	"context"
 	"io"
+	"math"
 	"net/http"
 )
 
@@ -25,12 +27,22 @@ func replayBody(req *http.Request) (io.ReadCloser, error) {
 // bytes, and the copy sends those and the rest as one body, once; so does
 // a body whose Read fails, followed by the failure. A body known to be
 // longer (by its ContentLength) is not read: req comes back as it is.
+// The read ahead ends when req's context does: the body is then closed,
+// as net/http closes a body it is sending when the context ends, so that
+// a body that stalls (an io.Pipe whose writer waits) cannot hold the
+// request past its deadline.
 func bufferBody(req *http.Request, limit int64) *http.Request {
 	if req.ContentLength > limit {
 		return req
 	}
+	limit = min(limit, math.MaxInt64-1) // limit+1 must not overflow
 	body := req.Body
+	stop := context.AfterFunc(req.Context(), func() { body.Close() })
 	buf, err := io.ReadAll(io.LimitReader(body, limit+1))
+	if !stop() && err == nil {
+		// Closed under the read: what was read may be cut short.
+		err = context.Cause(req.Context())
+	}
 	r := new(http.Request)
 	*r = *req // shallow: only Body, GetBody and ContentLength change
 	if err != nil || int64(len(buf)) > limit {

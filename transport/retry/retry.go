@@ -9,6 +9,7 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/resilient-http/resilient/transport/errclass"
+	"github.com/resilient-http/resilient/transport/internal/registry"
 	"github.com/resilient-http/resilient/transport/internal/window"
 )
 
@@ -39,6 +40,7 @@ const closeTimeout = 100 * time.Millisecond
 type Transport struct {
 	next http.RoundTripper
 	p    Policy
+	lat  *registry.Registry[hedgeKey, *latencies] // per-route latencies for p.Hedge.Quantile; nil without
 
 	// Hooks for tests, in the manner of x/time/rate: real time by default.
 	clock     func() time.Duration // monotonic time since epoch
@@ -71,7 +73,11 @@ func newTransport(next http.RoundTripper, p Policy) *Transport {
 	if next == nil {
 		next = http.DefaultTransport
 	}
-	return &Transport{next: next, p: p, clock: monotonic, sleep: sleep, drainWait: drainTimeout}
+	t := &Transport{next: next, p: p, clock: monotonic, sleep: sleep, drainWait: drainTimeout}
+	if p.Hedge.Quantile > 0 {
+		t.lat = registry.New[hedgeKey, *latencies](hedgeRoutes, nil)
+	}
+	return t
 }
 
 // CloseIdleConnections closes the idle connections of the RoundTripper
@@ -100,6 +106,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if t.p.BufferBody > 0 && !replayable(req) && t.limit(req) > 1 {
 		req = bufferBody(req, t.p.BufferBody) // a copy: the caller's stays as it is
 	}
+	if t.p.Hedge.Max > 0 {
+		if n := t.hedges(req); n > 0 {
+			return t.hedged(req, n)
+		}
+	}
 
 	// The first attempt is the caller's request itself (unless its body
 	// was just buffered): no clone, no context value, no backoff. Most
@@ -112,24 +123,18 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !t.retryable(out) {
 		return result(1, resp, err, "")
 	}
-	return t.retry(req, resp, err, out)
+	return t.retry(req, resp, err, out, 1)
 }
 
-// retry runs the attempts after the first; resp, err and out are the first
-// attempt's.
-func (t *Transport) retry(req *http.Request, resp *http.Response, err error, out errclass.Outcome) (*http.Response, error) {
+// retry runs the attempts after the first n; resp, err and out are the
+// last one's.
+func (t *Transport) retry(req *http.Request, resp *http.Response, err error, out errclass.Outcome, n int) (*http.Response, error) {
 	ctx := req.Context()
 	start := t.clock() // MaxElapsed counts from here: the success path reads no clock
-	obs := errclass.ObserverFromContext(ctx)
-	switch {
-	case obs == nil:
-		obs = t.p.Observer
-	case t.p.Observer != nil:
-		obs = observers{obs, t.p.Observer}
-	}
+	obs := t.observer(ctx)
 	limit := t.limit(req)
 	var bo backoff.BackOff
-	for n := 1; ; n++ {
+	for ; ; n++ {
 		if !t.retryable(out) {
 			return result(n, resp, err, "")
 		}
@@ -199,9 +204,31 @@ func (t *Transport) limit(req *http.Request) int {
 	return t.p.MaxAttempts
 }
 
+// observer returns the observers of a request with context ctx: that of
+// ctx, then the policy's; nil if neither is set.
+func (t *Transport) observer(ctx context.Context) errclass.Observer {
+	obs := errclass.ObserverFromContext(ctx)
+	switch {
+	case obs == nil:
+		return t.p.Observer
+	case t.p.Observer != nil:
+		return observers{obs, t.p.Observer}
+	}
+	return obs
+}
+
 // observers calls first, then then: the observer of the request's
 // context, then the policy's.
 type observers struct{ first, then errclass.Observer }
+
+func (o observers) Hedged(a errclass.Attempt, won bool) {
+	if h, ok := o.first.(errclass.HedgeObserver); ok {
+		h.Hedged(a, won)
+	}
+	if h, ok := o.then.(errclass.HedgeObserver); ok {
+		h.Hedged(a, won)
+	}
+}
 
 func (o observers) Retrying(last errclass.Outcome, next errclass.Attempt) {
 	o.first.Retrying(last, next)

@@ -60,6 +60,11 @@ func (l *attemptLayer) RoundTrip(req *http.Request) (*http.Response, error) {
 		name, end.base = t.describe(req)
 		end.attempt = errclass.AttemptFromContext(ctx)
 		ctx, span = tracer.Start(ctx, name, clientStart...)
+		if end.attempt.Hedge {
+			// Sent while an earlier attempt still waited: say so, and after
+			// how long.
+			span.AddEvent(eventHedge, trace.WithAttributes(attrAttempt.Int(end.attempt.Number), attrDelay.Float64(end.attempt.Delay.Seconds())))
+		}
 		r = req.WithContext(ctx)
 		if prop := t.propagator(); prop != nil {
 			// RoundTrip must not modify the caller's request: inject into

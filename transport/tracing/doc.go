@@ -26,8 +26,10 @@
 // attributes and events where the conventions stop: the errclass class of
 // each attempt, each retry's wait and whether Retry-After set it, why retries
 // stopped (an [errclass.StopReason]: budget_exhausted, max_elapsed...),
-// refusals by an open breaker or a 402 latch, and the error body's detail
-// (bounded). The request and attempt spans end when their response body is
+// refusals by an open breaker, a 402 latch or a throttle window, waits for a
+// throttle window (pacing.wait), hedges (a hedge event on a hedge's attempt
+// span; the counter resilient.client.hedges by resilient.hedge.won), and the
+// error body's detail (bounded). The request and attempt spans end when their response body is
 // read to the end or closed, as with otelhttp.
 //
 // The request span carries the attributes the conventions ask samplers be

@@ -28,6 +28,7 @@ const (
 	attrCreditsKey     = attribute.Key("resilient.credits.key")
 	attrPacingKey      = attribute.Key("resilient.pacing.key")
 	attrPacingWait     = attribute.Key("resilient.pacing.wait")
+	attrWon            = attribute.Key("resilient.hedge.won")
 )
 
 // Span events of the pacing layer, on the attempt's span.
@@ -35,6 +36,9 @@ const (
 	eventPacingWait    = "pacing.wait"
 	eventPacingRefused = "pacing.refused"
 )
+
+// eventHedge marks the span of an attempt that is a hedge.
+const eventHedge = "hedge"
 
 // giveUpsDescription describes resilient.client.retry.give_ups with the
 // values its resilient.retry.stop_reason attribute takes.
@@ -64,6 +68,7 @@ type instruments struct {
 	transitions     metric.Int64Counter
 	pacingWaits     metric.Float64Histogram
 	pacingRefusals  metric.Int64Counter
+	hedges          metric.Int64Counter
 
 	mu        sync.Mutex
 	states    map[string]int64 // breaker name → its BreakerState
@@ -98,6 +103,8 @@ func newInstruments(m metric.Meter) *instruments {
 		metric.WithExplicitBucketBoundaries(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30))
 	in.pacingRefusals, _ = m.Int64Counter("resilient.pacing.refusals",
 		metric.WithUnit("{request}"), metric.WithDescription("Requests refused, not sent, because their throttle window or rate would have kept them waiting too long, by resilient.pacing.key."))
+	in.hedges, _ = m.Int64Counter("resilient.client.hedges",
+		metric.WithUnit("{hedge}"), metric.WithDescription("Hedges sent (attempts sent while an earlier one still waited), by resilient.hedge.won: whether the hedge's answer was the one the caller got."))
 	in.states = make(map[string]int64)
 	in.remaining = make(map[string]int64)
 	if left, err := m.Int64ObservableGauge("resilient.credits.remaining",
@@ -204,3 +211,14 @@ func (s BreakerState) String() string {
 }
 
 func (s BreakerState) valid() bool { return s >= BreakerClosed && s <= BreakerOpen }
+
+// Hedged counts a hedge the retry layer sent, once its race is decided:
+// the requestObserver is an [errclass.HedgeObserver].
+// A hedge is an attempt: the request span's resilient.attempts counts it.
+// Hedged runs on the request's goroutine, as Retrying does.
+func (o *requestObserver) Hedged(_ errclass.Attempt, won bool) {
+	o.retries++
+	if o.t.inst.hedges.Enabled(o) {
+		o.t.inst.hedges.Add(o, 1, metric.WithAttributes(attrWon.Bool(won)))
+	}
+}

@@ -42,7 +42,7 @@ func (l *requestLayer) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	tracer := t.tracer()
 	measure := t.inst.requestDuration.Enabled(ctx)
-	observe := tracer != nil || t.inst.retries.Enabled(ctx) || t.inst.giveUps.Enabled(ctx)
+	observe := tracer != nil || t.inst.retries.Enabled(ctx) || t.inst.giveUps.Enabled(ctx) || t.inst.hedges.Enabled(ctx)
 	if !measure && !observe {
 		return roundTrip(l.next, req) // nothing records: cost nothing
 	}

@@ -1,0 +1,68 @@
+package breaker
+
+import (
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/resilient-http/resilient/transport/fleet"
+)
+
+// slowLease is a replica whose Lease costs a round trip, as Redis's does.
+type slowLease struct{ fleet.Store }
+
+func (s slowLease) Lease(k fleet.Kind, key string, d time.Duration) bool {
+	time.Sleep(20 * time.Millisecond)
+	return s.Store.Lease(k, key, d)
+}
+
+// While the fleet's breaker is half-open, the replica holding the lease
+// sends one probe, not one per request that arrives while its Lease is
+// out: a holder asking again keeps the lease, so every concurrent request
+// of that replica used to pass the gate as "the probe".
+func TestFleetHolderSendsOneProbe(t *testing.T) {
+	m := fleet.NewMemory()
+	// Half-open: the open deadline has passed, the half-open one has not.
+	m.Replica().SetUntil(fleet.KindBreaker, "https://x.test"+probeSuffix, time.Now().Add(time.Minute))
+	var hits atomic.Int32
+	hold := make(chan struct{})
+	next := rtFunc(func(*http.Request) (*http.Response, error) {
+		hits.Add(1)
+		<-hold
+		return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody}, nil
+	})
+	tr := New(next, Policy{Fleet: slowLease{m.Replica()}})
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Go(func() {
+			req, _ := http.NewRequest("GET", "https://x.test/v1/jobs", nil)
+			if resp, err := tr.RoundTrip(req); err == nil {
+				resp.Body.Close()
+			}
+		})
+	}
+	time.Sleep(200 * time.Millisecond)
+	got := hits.Load()
+	close(hold)
+	wg.Wait()
+	if got != 1 {
+		t.Fatalf("probes sent by the lease holder while half-open = %d, want 1", got)
+	}
+}
+
+// A Window shorter than the fleet counter's slots (a policy file's "5ns")
+// must not panic on the request path.
+func TestFleetTinyWindowNoPanic(t *testing.T) {
+	next := rtFunc(func(*http.Request) (*http.Response, error) {
+		return &http.Response{StatusCode: http.StatusInternalServerError, Body: http.NoBody}, nil
+	})
+	tr := New(next, Policy{Window: 5 * time.Nanosecond, Fleet: fleet.NewMemory().Replica()})
+	req, _ := http.NewRequest("GET", "https://x.test/", nil)
+	for range 3 {
+		if resp, err := tr.RoundTrip(req); err == nil {
+			resp.Body.Close()
+		}
+	}
+}
