@@ -28,6 +28,8 @@ type Hedging struct {
 
 	// Latency of the requests, until their body is read.
 	P50, P99, Max time.Duration
+	// Latencies holds every request's latency, sorted (for the CDF plot).
+	Latencies []time.Duration
 	// Hits is the requests the server received (hedges included);
 	// Slow is how many of them drew the 1s answer.
 	Hits, Slow int64
@@ -97,6 +99,7 @@ func MeasureHedging(label string, hedge retry.HedgePolicy, n, concurrency int) H
 	wg.Wait()
 	slices.Sort(lat)
 	r.P50, r.P99, r.Max = lat[n/2], lat[(n*99+99)/100-1], lat[n-1]
+	r.Latencies = lat
 	r.Hits, r.Slow, r.Failed = hits.Load(), slow.Load(), failed.Load()
 	return r
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/resilient-http/resilient/transport/breaker"
 	"github.com/resilient-http/resilient/transport/credits"
+	"github.com/resilient-http/resilient/transport/limit"
 	"github.com/resilient-http/resilient/transport/pacing"
 	"github.com/resilient-http/resilient/transport/retry"
 )
@@ -80,7 +81,9 @@ func LoadConfig(path string) (Config, error) {
 // name (see [Config.RouteHeader]): an endpoint key without "/" is such a
 // name, and needs it. "pacing" configures the pacing layer ("max_wait",
 // "scope", "rate", "burst", "max_keys"; see [Policy.Pacing]) and
-// "no_pacing" turns it off; "refusals_as_503" is [Policy.RefusalsAs503];
+// "no_pacing" turns it off; "limit" configures the concurrency
+// limit ("max", "max_wait", "scope", "adaptive", "min_limit", "max_keys";
+// see [Policy.Limit]); "refusals_as_503" is [Policy.RefusalsAs503];
 // "idempotency_key" is [Policy.IdempotencyKey].
 //
 // Unknown fields, duplicate names, text after the object, bad durations,
@@ -217,6 +220,7 @@ func decodePolicy(raw json.RawMessage, path string, p *Policy, inherited Policy,
 		},
 		"credits":           func(raw json.RawMessage) error { return decodeCredits(raw, path+".credits", &p.Credits) },
 		"pacing":            func(raw json.RawMessage) error { return decodePacing(raw, path+".pacing", &p.Pacing) },
+		"limit":             func(raw json.RawMessage) error { return decodeLimit(raw, path+".limit", &p.Limit) },
 		"attempt_timeout":   timeoutField(&p.AttemptTimeout),
 		"timeout":           setBy(&from.timeout, path, timeoutField(&p.Timeout)),
 		"body_idle_timeout": timeoutField(&p.BodyIdleTimeout),
@@ -268,6 +272,33 @@ func decodePacing(raw json.RawMessage, path string, pp *pacing.Policy) error {
 		"rate":       numberField(&pp.Rate, 0, 1e6),
 		"burst":      numberField(&pp.Burst, 0, 1<<20),
 		"max_keys":   numberField(&pp.MaxKeys, 1, 1<<20),
+	})
+}
+
+// decodeLimit overlays a "limit" object on lp: {"max": int (0 is off),
+// "max_wait": duration or "never", "scope": "host" or "route",
+// "adaptive": bool, "min_limit": int, "max_keys": int}.
+func decodeLimit(raw json.RawMessage, path string, lp *limit.Policy) error {
+	return decodeObject(raw, path, fields{
+		"max": numberField(&lp.Max, 0, 1<<20),
+		"max_wait": func(raw json.RawMessage) error {
+			if string(raw) == `"never"` {
+				lp.MaxWait = -1
+				return nil
+			}
+			return decodeDuration(raw, &lp.MaxWait, false)
+		},
+		"scope": func(raw json.RawMessage) error {
+			var v string
+			if json.Unmarshal(raw, &v) != nil || (v != string(limit.ScopeHost) && v != string(limit.ScopeRoute)) {
+				return fmt.Errorf(`want "host" or "route", got %s`, raw)
+			}
+			lp.Scope = limit.Scope(v)
+			return nil
+		},
+		"adaptive":  boolField(&lp.Adaptive),
+		"min_limit": numberField(&lp.MinLimit, 0, 1<<20),
+		"max_keys":  numberField(&lp.MaxKeys, 1, 1<<20),
 	})
 }
 
@@ -685,7 +716,8 @@ func sortedKeys[V any](m map[string]V) []string {
 // A Config that ParseConfig returned reads back equal, but for what no
 // file holds: the code-only hooks (classifiers, Backoff, Key,
 // OnStateChange, OnLatch, SDKRetries, PrepareRetry, Observer, pacing's
-// Key, Route, OnWait and OnRefuse, Config.Route, Tracing)
+// Key, Route, OnWait and OnRefuse, limit's Route, Classifier, OnWait and
+// OnRefuse, Config.Route, Tracing)
 // and live state (a retry.Policy.SharedBudget
 // given to share one budget; its Budget is what files hold). A
 // Config built in code reads back as a Stack would run it: a negative
@@ -695,7 +727,8 @@ func sortedKeys[V any](m map[string]V) []string {
 // its three fields (a negative ratio or floor as 0, a window of zero or
 // less as the default), a negative retry.BufferBody as 0 (off), a
 // size in the largest unit that holds it exactly ("64KiB"), a negative
-// Pacing.MaxWait as "never" and an empty Pacing.Scope as "host". Values out of
+// Pacing.MaxWait (or Limit.MaxWait) as "never" and an empty Pacing.Scope
+// (or Limit.Scope) as "host". Values out of
 // a file's ranges (an SDKRetriesMode that is none of retry's constants)
 // are written as they are, for ParseConfig to reject.
 func (c Config) MarshalJSON() ([]byte, error) {
@@ -735,6 +768,9 @@ func encodePolicy(p, base Policy) *object {
 	}
 	if pc := encodePacing(p.Pacing, base.Pacing); !pc.isEmpty() {
 		o.addObject("pacing", pc)
+	}
+	if lc := encodeLimit(p.Limit, base.Limit); !lc.isEmpty() {
+		o.addObject("limit", lc)
 	}
 	o.timeout("attempt_timeout", p.AttemptTimeout, base.AttemptTimeout)
 	o.timeout("timeout", p.Timeout, base.Timeout)
@@ -781,6 +817,35 @@ func encodePacing(pp, base pacing.Policy) *object {
 		o.addValue("burst", n)
 	}
 	o.count("max_keys", pp.MaxKeys, base.MaxKeys, pacing.DefaultMaxKeys)
+	return &o
+}
+
+// encodeLimit writes a "limit" object: a negative Max or MinLimit as 0, a
+// negative MaxWait as "never", an empty Scope as "host" (what it means).
+func encodeLimit(lp, base limit.Policy) *object {
+	var o object
+	if n, bn := max(lp.Max, 0), max(base.Max, 0); n != bn {
+		o.addValue("max", n)
+	}
+	if w, bw := max(lp.MaxWait, -1), max(base.MaxWait, -1); w != bw {
+		if w < 0 {
+			o.addValue("max_wait", "never")
+		} else {
+			o.addValue("max_wait", w.String())
+		}
+	}
+	if lp.Scope != base.Scope { // as spelled, as for pacing's
+		s := lp.Scope
+		if s == "" {
+			s = limit.ScopeHost
+		}
+		o.addValue("scope", string(s))
+	}
+	o.bool("adaptive", lp.Adaptive, base.Adaptive)
+	if n, bn := max(lp.MinLimit, 0), max(base.MinLimit, 0); n != bn {
+		o.addValue("min_limit", n)
+	}
+	o.count("max_keys", lp.MaxKeys, base.MaxKeys, limit.DefaultMaxKeys)
 	return &o
 }
 

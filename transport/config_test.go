@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,8 +21,14 @@ import (
 	"github.com/resilient-http/resilient/transport/breaker"
 	"github.com/resilient-http/resilient/transport/credits"
 	"github.com/resilient-http/resilient/transport/errclass"
+	"github.com/resilient-http/resilient/transport/limit"
 	"github.com/resilient-http/resilient/transport/pacing"
 	"github.com/resilient-http/resilient/transport/retry"
+	"github.com/resilient-http/resilient/transport/tracing"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 )
 
 func TestParsePartnerPolicyFile(t *testing.T) {
@@ -139,6 +146,14 @@ var configErrors = []struct {
 	{"pacing burst fraction", `{"default": {"pacing": {"burst": 1.5}}}`, "default.pacing.burst", "want an integer"},
 	{"pacing max_keys zero", `{"default": {"pacing": {"max_keys": 0}}}`, "default.pacing.max_keys", "out of range [1, 1048576]"},
 	{"pacing unknown", `{"endpoints": {"GET /x": {"pacing": {"off": true}}}}`, `endpoints["GET /x"].pacing.off`, "unknown field"},
+	// Issue 16 item 3: the concurrency limit.
+	{"limit max negative", `{"default": {"limit": {"max": -1}}}`, "default.limit.max", "out of range [0, 1048576]"},
+	{"limit max fraction", `{"default": {"limit": {"max": 2.5}}}`, "default.limit.max", "want an integer"},
+	{"limit max_wait negative", `{"default": {"limit": {"max_wait": "-1s"}}}`, "default.limit.max_wait", `negative duration "-1s"`},
+	{"limit scope unknown", `{"default": {"limit": {"scope": "method"}}}`, "default.limit.scope", `want "host" or "route", got "method"`},
+	{"limit adaptive not bool", `{"default": {"limit": {"adaptive": 1}}}`, "default.limit.adaptive", "want true or false"},
+	{"limit max_keys zero", `{"default": {"limit": {"max_keys": 0}}}`, "default.limit.max_keys", "out of range [1, 1048576]"},
+	{"limit unknown", `{"endpoints": {"GET /x": {"limit": {"queue": 3}}}}`, `endpoints["GET /x"].limit.queue`, "unknown field"},
 	{"refusals_as_503 not bool", `{"default": {"refusals_as_503": "yes"}}`, "default.refusals_as_503", ""},
 	{"route name without route_header", `{"endpoints": {"DynamoDB_20120810.GetItem": {}}}`, `endpoints["DynamoDB_20120810.GetItem"]`, "route name"},
 	{"empty endpoint key", `{"route_header": "X-Amz-Target", "endpoints": {"": {}}}`, `endpoints[""]`, "empty endpoint key"},
@@ -480,6 +495,18 @@ func TestConfigRoundTrip(t *testing.T) {
 				return Config{Default: resolved(t, Policy{Pacing: pacing.Policy{Scope: pacing.ScopeRoute}}),
 					Endpoints: map[string]Policy{"GET /x": resolved(t, Policy{Pacing: pacing.Policy{Scope: pacing.ScopeHost}})}}
 			}, json: []string{`"GET /x":{"pacing":{"scope":"host"}}`}},
+		// Issue 16 item 3: the concurrency limit, and an endpoint turning
+		// the default's off with max 0.
+		{name: "limit", cfg: Config{
+			Default: Policy{Limit: limit.Policy{Max: 10, MaxWait: time.Second, Scope: limit.ScopeRoute, Adaptive: true}},
+			Endpoints: map[string]Policy{
+				"GET /x":     {Limit: limit.Policy{Max: 10, MaxWait: -1, Scope: limit.ScopeRoute, Adaptive: true, MinLimit: 2, MaxKeys: 50}},
+				"POST /y":    {Limit: limit.Policy{MaxWait: time.Second, Scope: limit.ScopeRoute, Adaptive: true}},
+				"GET /host/": {Limit: limit.Policy{Max: 10, MaxWait: time.Second, Scope: limit.ScopeHost}},
+			},
+		}, json: []string{`"default":{"limit":{"max":10,"max_wait":"1s","scope":"route","adaptive":true}`,
+			`"GET /x":{"limit":{"max_wait":"never","min_limit":2,"max_keys":50}}`, `"POST /y":{"limit":{"max":0}}`,
+			`"GET /host/":{"limit":{"scope":"host","adaptive":false}}`}},
 		{name: "pattern needing escapes", cfg: Config{Endpoints: map[string]Policy{`GET /a/"q"/<b>`: {NoRetry: true}}}},
 	}
 	for _, tc := range tests {
@@ -628,6 +655,7 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte(`{"default": {"retry": {"buffer_body": "1GiB"}}, "endpoints": {"GET /a": {"retry": {"buffer_body": "1024"}}, "GET /b": {"retry": {"buffer_body": "3MiB"}}}}`))
 	f.Add([]byte(`{"route_header": "X-Amz-Target", "default": {"pacing": {"max_wait": "10s", "scope": "route", "rate": 5, "burst": 10, "max_keys": 1000}, "refusals_as_503": true}, "endpoints": {"DynamoDB_20120810.GetItem": {"no_pacing": true}, "POST /": {"pacing": {"max_wait": "never", "scope": "host"}}}}`))
 	f.Add([]byte(`{"endpoints": {"GET /x": {"pacing": {"rate": 0.5}, "refusals_as_503": true}, "/api/v3/": {"no_pacing": true}}}`))
+	f.Add([]byte(`{"default": {"limit": {"max": 10, "max_wait": "1s", "scope": "route", "adaptive": true}}, "endpoints": {"GET /x": {"limit": {"max": 0}}, "POST /y": {"limit": {"max_wait": "never", "scope": "host", "min_limit": 2, "max_keys": 5}}}}`))
 	f.Add([]byte(`{"default": {"idempotency_key": true}, "endpoints": {"GET /x": {"idempotency_key": false}, "POST /v1/jobs": {"retry": {"require_idempotency_key": true}}}}`))
 	stub := RoundTripperFunc(func(*http.Request) (*http.Response, error) { return nil, errors.New("not sent") })
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -867,4 +895,125 @@ type giveUpRecorder struct{ reasons *[]errclass.StopReason }
 func (giveUpRecorder) Retrying(errclass.Outcome, errclass.Attempt) {}
 func (g giveUpRecorder) GaveUp(_ errclass.Outcome, _ int, reason errclass.StopReason) {
 	*g.reasons = append(*g.reasons, reason)
+}
+
+// TestLimitReachesStack guards issue 16 item 3 from a policy file to the
+// stack: a "limit" of 1 holds a second request until the first body is
+// closed (a limit.wait event and the wait histogram), refuses a third
+// with a *limit.Error after max_wait (a limit.refused event and the
+// refusal counter), without retrying it; with refusals_as_503 the
+// refusal is a 503 naming the "limit" layer. Mutation caught: the layer
+// not built, hooks not wired to tracing, or the refusal not named.
+func TestLimitReachesStack(t *testing.T) {
+	cfg, err := ParseConfig([]byte(`{"default": {"limit": {"max": 1, "max_wait": "50ms"}, "attempt_timeout": "none", "timeout": "none"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer mp.Shutdown(context.Background())
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	defer tp.Shutdown(context.Background())
+	cfg.Tracing = tracing.Config{TracerProvider: tp, MeterProvider: mp}
+	var sent atomic.Int64
+	base := RoundTripperFunc(func(r *http.Request) (*http.Response, error) {
+		sent.Add(1)
+		return &http.Response{StatusCode: 200, Header: http.Header{}, Body: io.NopCloser(strings.NewReader("ok")), Request: r}, nil
+	})
+	s, err := NewStack(base, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	do := func() (*http.Response, error) {
+		req, _ := http.NewRequest(http.MethodGet, "https://api.test/v1/items", nil)
+		return s.RoundTrip(req)
+	}
+	first, err := do()
+	if err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		resp *http.Response
+		err  error
+	}
+	second := make(chan result)
+	go func() {
+		resp, err := do()
+		second <- result{resp, err}
+	}()
+	time.Sleep(10 * time.Millisecond) // let it queue
+	first.Body.Close()
+	r2 := <-second
+	if r2.err != nil {
+		t.Fatalf("second request: %v, want it sent once the first body closed", r2.err)
+	}
+	_, err = do() // r2's body is open: no slot
+	var le *limit.Error
+	if !errors.As(err, &le) || le.Key != "https://api.test" {
+		t.Fatalf("third request: error = %v, want a *limit.Error for https://api.test", err)
+	}
+	if n := sent.Load(); n != 2 {
+		t.Errorf("sent %d requests, want 2 (the refusal neither sent nor retried)", n)
+	}
+	r2.resp.Body.Close() // ends its attempt span
+
+	events := map[string]int{}
+	for _, sp := range spans.Ended() {
+		for _, e := range sp.Events() {
+			if strings.HasPrefix(e.Name, "limit.") && sp.SpanKind().String() == "client" {
+				events[e.Name]++
+			}
+		}
+	}
+	if events["limit.wait"] != 1 || events["limit.refused"] != 1 {
+		t.Errorf("attempt span events = %v, want 1 limit.wait and 1 limit.refused", events)
+	}
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	var waits uint64
+	var refusals int64
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			switch d := m.Data.(type) {
+			case metricdata.Histogram[float64]:
+				if m.Name == "resilient.limit.wait.duration" {
+					for _, p := range d.DataPoints {
+						waits += p.Count
+					}
+				}
+			case metricdata.Sum[int64]:
+				if m.Name == "resilient.limit.refusals" {
+					for _, p := range d.DataPoints {
+						if k, _ := p.Attributes.Value("resilient.limit.key"); k.AsString() == "https://api.test" {
+							refusals += p.Value
+						}
+					}
+				}
+			}
+		}
+	}
+	if waits != 1 || refusals != 1 {
+		t.Errorf("resilient.limit.wait.duration count = %d, resilient.limit.refusals = %d; want 1 and 1", waits, refusals)
+	}
+
+	// As a 503, for SDKs that retry errors with sleeps.
+	cfg.Default.RefusalsAs503 = true
+	cfg.Default.Limit.MaxWait = -1
+	s, err = NewStack(base, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, err := do()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Body.Close()
+	resp, err := do()
+	if err != nil || resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get(errclass.RefusedHeader) != "limit" {
+		t.Fatalf("refusal as 503: %v, %v, want a 503 marked %q", resp, err, "limit")
+	}
+	resp.Body.Close()
 }

@@ -2,7 +2,7 @@ package transport_test
 
 // The fault-injection suite: the rows of the fault matrix (fault-matrix.md,
 // beside this file) that concern connections and the caller, against real
-// loopback servers (package internal/faultserver) and real sockets, through
+// loopback servers (package resilienttest, the public test kit) and real sockets, through
 // the whole one-call stack. The matrix names the test guarding each row.
 
 import (
@@ -15,17 +15,18 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/resilient-http/resilient/resilienttest"
 	"github.com/resilient-http/resilient/transport"
 	"github.com/resilient-http/resilient/transport/breaker"
-	"github.com/resilient-http/resilient/transport/internal/faultserver"
 	"github.com/resilient-http/resilient/transport/retry"
 )
 
 // replyOK answers 200 "ok".
-var replyOK = faultserver.Reply(http.StatusOK, "ok")
+var replyOK = resilienttest.Reply(http.StatusOK, "ok")
 
 // quickPolicy retries fast, with no breaker unless a test wants one.
 var quickPolicy = transport.Policy{
@@ -87,8 +88,8 @@ func TestFaultConnectionRefused(t *testing.T) {
 func TestFaultResetMidHeaders(t *testing.T) {
 	for _, method := range []string{http.MethodGet, http.MethodPost} {
 		t.Run(method, func(t *testing.T) {
-			srv := faultserver.New(t, faultserver.Script(
-				faultserver.ResetAfter("HTTP/1.1 200 OK\r\nContent-Le", 0),
+			srv := resilienttest.New(t, resilienttest.Script(
+				resilienttest.ResetAfter("HTTP/1.1 200 OK\r\nContent-Le", 0),
 				replyOK,
 			))
 			c := newClient(t, srv.Client(), quickPolicy)
@@ -110,7 +111,7 @@ func TestFaultResetMidHeaders(t *testing.T) {
 // Row 19: headers arrive, then the body breaks: the response was handed
 // over, so nothing is retried and the caller sees the read error.
 func TestFaultResetMidBody(t *testing.T) {
-	srv := faultserver.New(t, faultserver.ResetAfter(
+	srv := resilienttest.New(t, resilienttest.ResetAfter(
 		"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"+strings.Repeat("x", 100), 10*time.Millisecond))
 	c := newClient(t, srv.Client(), quickPolicy)
 	code, body, err := send(c, http.MethodGet, srv.URL)
@@ -129,8 +130,8 @@ func TestFaultIdleConnectionClosedBetweenAttempts(t *testing.T) {
 	for _, method := range []string{http.MethodGet, http.MethodPost} {
 		t.Run(method, func(t *testing.T) {
 			// A complete 500 that claims keep-alive, then the door shuts.
-			srv := faultserver.New(t, faultserver.Script(
-				faultserver.CloseAfter("HTTP/1.1 500 Internal Server Error\r\nContent-Length: 2\r\n\r\nno"),
+			srv := resilienttest.New(t, resilienttest.Script(
+				resilienttest.CloseAfter("HTTP/1.1 500 Internal Server Error\r\nContent-Length: 2\r\n\r\nno"),
 				replyOK,
 			))
 			c := newClient(t, srv.Client(), quickPolicy)
@@ -146,7 +147,7 @@ func TestFaultIdleConnectionClosedBetweenAttempts(t *testing.T) {
 // POST (which may have been processed) is not.
 func TestFaultServerHangs(t *testing.T) {
 	// GET: hangs, then ok; POST: hangs.
-	srv := faultserver.New(t, faultserver.Script(faultserver.StallHeaders(), replyOK, faultserver.StallHeaders()))
+	srv := resilienttest.New(t, resilienttest.Script(resilienttest.StallHeaders(), replyOK, resilienttest.StallHeaders()))
 	p := quickPolicy
 	p.AttemptTimeout = 50 * time.Millisecond
 	c := newClient(t, srv.Client(), p)
@@ -167,9 +168,9 @@ func TestFaultServerHangs(t *testing.T) {
 // at once, and is never retried.
 func TestFaultCallerCancels(t *testing.T) {
 	mux := http.NewServeMux()
-	mux.Handle("/hang", faultserver.StallHeaders())
-	mux.Handle("/wait", faultserver.Status(http.StatusServiceUnavailable, "Retry-After", "20"))
-	srv := faultserver.New(t, mux)
+	mux.Handle("/hang", resilienttest.StallHeaders())
+	mux.Handle("/wait", resilienttest.Status(http.StatusServiceUnavailable, "Retry-After", "20"))
+	srv := resilienttest.New(t, mux)
 	c := newClient(t, srv.Client(), quickPolicy)
 	for _, path := range []string{"/hang", "/wait"} {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -188,7 +189,7 @@ func TestFaultCallerCancels(t *testing.T) {
 
 // Row 23: a body that cannot be replayed is sent once, and closed.
 func TestFaultNonReplayableBody(t *testing.T) {
-	srv := faultserver.New(t, faultserver.Status(http.StatusServiceUnavailable))
+	srv := resilienttest.New(t, resilienttest.Status(http.StatusServiceUnavailable))
 	c := newClient(t, srv.Client(), quickPolicy)
 	pr, pw := io.Pipe()
 	go func() {
@@ -208,7 +209,7 @@ func TestFaultNonReplayableBody(t *testing.T) {
 
 // Bad input from the caller: clear typed errors, never a panic.
 func TestFaultBadCallerInput(t *testing.T) {
-	srv := faultserver.New(t, replyOK)
+	srv := resilienttest.New(t, replyOK)
 	c := newClient(t, srv.Client(), quickPolicy)
 	stack := c.Transport.(*transport.Stack)
 
@@ -246,9 +247,9 @@ func TestFaultBadCallerInput(t *testing.T) {
 
 // newH2Server starts an HTTP/2 test server (TLS) running h; idle is the
 // server's idle timeout (0: none).
-func newH2Server(t *testing.T, idle time.Duration, h http.Handler) *faultserver.Server {
+func newH2Server(t *testing.T, idle time.Duration, h http.Handler) *resilienttest.Server {
 	t.Helper()
-	srv := faultserver.NewUnstarted(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := resilienttest.NewUnstarted(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ProtoMajor != 2 {
 			t.Errorf("request over HTTP/%d, want HTTP/2", r.ProtoMajor)
 		}
@@ -264,7 +265,7 @@ func newH2Server(t *testing.T, idle time.Duration, h http.Handler) *faultserver.
 // may have processed the request, so GET is retried and POST is not; after
 // the headers, the caller gets the read error and nothing is retried.
 func TestFaultHTTP2StreamReset(t *testing.T) {
-	getScript := faultserver.Script(faultserver.Reset(), replyOK) // over HTTP/2, Reset is RST_STREAM
+	getScript := resilienttest.Script(resilienttest.Reset(), replyOK) // over HTTP/2, Reset is RST_STREAM
 	srv := newH2Server(t, 0, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case r.URL.Path == "/mid-body":
@@ -274,7 +275,7 @@ func TestFaultHTTP2StreamReset(t *testing.T) {
 			w.(http.Flusher).Flush()
 			panic(http.ErrAbortHandler)
 		case r.Method == http.MethodPost:
-			faultserver.Reset().ServeHTTP(w, r) // RST_STREAM, no response
+			resilienttest.Reset().ServeHTTP(w, r) // RST_STREAM, no response
 		default:
 			getScript.ServeHTTP(w, r)
 		}
@@ -311,7 +312,7 @@ func TestFaultHTTP2GoAway(t *testing.T) {
 	for i := range 3 {
 		// Before each new request, wait for the server's idle timeout to
 		// send GOAWAY and (after its grace period) close the connection.
-		faultserver.Eventually(5*time.Second, func() bool { return srv.Conns()-srv.Open() >= i })
+		resilienttest.Eventually(5*time.Second, func() bool { return srv.Conns()-srv.Open() >= i })
 		req, _ := http.NewRequest(http.MethodPost, srv.URL, strings.NewReader(fmt.Sprintf(`{"batch":%d}`, i)))
 		resp, err := c.Do(req)
 		if err != nil {
@@ -409,7 +410,7 @@ func TestFaultDialAndTLS(t *testing.T) {
 		}
 	})
 	t.Run("TLS", func(t *testing.T) {
-		srv := faultserver.NewUnstarted(t, replyOK)
+		srv := resilienttest.NewUnstarted(t, replyOK)
 		srv.StartTLS()
 		c := newClient(t, &http.Client{Transport: &http.Transport{}}, p) // does not trust the test CA
 		for range 3 {
@@ -420,4 +421,55 @@ func TestFaultDialAndTLS(t *testing.T) {
 			}
 		}
 	})
+}
+
+// The stack under the public kit's injected faults, against the partner
+// contract: GETs of results ride out injected 503s (Retry-After: 0) and
+// resets, one retry per fault; a submit whose answer was lost to a reset
+// is not sent again (delivery ambiguous, no Idempotency-Key).
+func TestFaultInjectedThroughStack(t *testing.T) {
+	api := resilienttest.NewPartnerServer(t)
+	faults := resilienttest.Inject(api.Client().Transport, resilienttest.Faults{
+		Seed:   7,
+		Reset:  resilienttest.RateFault{Rate: 0.1},
+		Status: resilienttest.StatusFault{Rate: 0.2, Code: http.StatusServiceUnavailable, RetryAfter: "0"},
+	})
+	p := quickPolicy
+	p.Retry.MaxAttempts = 10
+	c := newClient(t, &http.Client{Transport: faults}, p)
+
+	if code, _, err := send(c, http.MethodPost, api.URL+"/v1/enhancements"); err != nil || code != http.StatusAccepted {
+		// Seed 7 lets the first submit through; a change of seed or of
+		// the draws per request shows here first.
+		t.Fatalf("submit: %d, %v; want 202", code, err)
+	}
+	const gets = 200
+	for i := range gets {
+		code, _, err := send(c, http.MethodGet, api.URL+"/v1/jobs/job_1/results")
+		if err != nil || code != http.StatusOK {
+			t.Fatalf("GET %d: %d, %v; want 200 after retries", i, code, err)
+		}
+	}
+	n := faults.Counts()
+	// Resets reached the server (the answer was lost after); statuses did not.
+	if sent := int(n.Requests - n.Statuses); api.Server.Hits() != sent {
+		t.Errorf("server saw %d requests, the injector sent %d", api.Server.Hits(), sent)
+	}
+	if retried := n.Requests - 1 - gets; retried != n.Statuses+n.Resets {
+		t.Errorf("%d retries for %d injected statuses and %d resets: each fault costs one retry", retried, n.Statuses, n.Resets)
+	}
+	if n.Resets == 0 || n.Statuses == 0 {
+		t.Fatalf("counts %+v: seed 7 injected no reset or no status", n)
+	}
+
+	// A submit whose answer is lost to a reset is not sent again.
+	lossy := resilienttest.Inject(api.Client().Transport, resilienttest.Faults{Reset: resilienttest.RateFault{Rate: 1}})
+	c = newClient(t, &http.Client{Transport: lossy}, p)
+	before := api.Hits(resilienttest.RouteEnhancements)
+	if _, _, err := send(c, http.MethodPost, api.URL+"/v1/enhancements"); !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("submit under resets: %v, want the reset", err)
+	}
+	if got := api.Hits(resilienttest.RouteEnhancements) - before; got != 1 {
+		t.Errorf("submit sent %d times under resets, want once (delivery ambiguous)", got)
+	}
 }

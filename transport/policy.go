@@ -8,6 +8,7 @@ import (
 	"github.com/resilient-http/resilient/transport/credits"
 	"github.com/resilient-http/resilient/transport/errclass"
 	"github.com/resilient-http/resilient/transport/fleet"
+	"github.com/resilient-http/resilient/transport/limit"
 	"github.com/resilient-http/resilient/transport/pacing"
 	"github.com/resilient-http/resilient/transport/retry"
 	"github.com/resilient-http/resilient/transport/tracing"
@@ -78,6 +79,27 @@ type Policy struct {
 	// "max_wait" ("never" for a negative MaxWait: never wait), "scope"
 	// ("host" or "route"), "rate", "burst" and "max_keys".
 	Pacing pacing.Policy
+
+	// Limit bounds the requests in flight at once per host (or per route,
+	// with Scope [limit.ScopeRoute]), off unless Limit.Max is set: at most
+	// Max requests are in flight, their response bodies open; the next
+	// ones queue, first come first served, for at most Limit.MaxWait (1s
+	// by default), then are refused, not sent, with a [*limit.Error] (an
+	// [errclass.Refusal]). With Adaptive the limit moves between MinLimit
+	// and Max: halved by a server fault, a timeout or a 429, raised by one
+	// per limit's worth of successes, as this policy's classifier says. It
+	// sits below pacing and above the attempt timeout. Policies whose
+	// Limit is equal and has no hooks share one set of limits; an
+	// endpoint's zero Limit shares the default policy's. With
+	// [limit.ScopeRoute] the stack names each route by its endpoint
+	// pattern's path (or its route name) unless Route is set. OnWait and
+	// OnRefuse hear every wait and refusal along with the stack's tracing
+	// (an event on the attempt's span, the metrics
+	// resilient.limit.wait.duration and resilient.limit.refusals). Policy
+	// files spell the fields "max", "max_wait" ("never" for a negative
+	// MaxWait: never queue), "scope", "adaptive", "min_limit" and
+	// "max_keys".
+	Limit limit.Policy
 
 	// AttemptTimeout bounds each attempt until its response headers
 	// arrive. An attempt cut by it counts as a transient failure (retried

@@ -21,6 +21,7 @@ import (
 	"github.com/resilient-http/resilient/transport/errclass"
 	"github.com/resilient-http/resilient/transport/fleet"
 	"github.com/resilient-http/resilient/transport/idempotency"
+	"github.com/resilient-http/resilient/transport/limit"
 	"github.com/resilient-http/resilient/transport/pacing"
 	"github.com/resilient-http/resilient/transport/retry"
 	"github.com/resilient-http/resilient/transport/tracing"
@@ -28,7 +29,7 @@ import (
 
 // Stack is the recommended stack of layers, per endpoint policy:
 //
-//	tracing (request) → idempotency key (if on) → total timeout → retry → tracing (attempt) → credits (if on) → breaker → pacing → attempt timeout → base
+//	tracing (request) → idempotency key (if on) → total timeout → retry → tracing (attempt) → credits (if on) → breaker → pacing → concurrency limit (if on) → attempt timeout → base
 //
 // It routes each request to the policy of the endpoint that
 // [Config.RouteHeader] or [Config.Route] names, if any, else of the most
@@ -137,6 +138,7 @@ func NewStack(next http.RoundTripper, cfg Config) (*Stack, error) {
 	}
 	b.sharedBreaker = breaker.Middleware(b.breakerPolicy(cfg.Default))
 	b.defPacing = cfg.Default.Pacing
+	b.defLimit = cfg.Default.Limit
 
 	var sharedBT *breaker.Transport
 	s.def, sharedBT = b.build("", cfg.Default, true)
@@ -279,6 +281,7 @@ func refusalResponse(req *http.Request, err error) (*http.Response, bool) {
 		be *breaker.OpenError
 		ce *credits.Error
 		pe *pacing.Error
+		le *limit.Error
 	)
 	switch {
 	case errors.As(err, &be):
@@ -287,6 +290,8 @@ func refusalResponse(req *http.Request, err error) (*http.Response, bool) {
 		layer = "credits"
 	case errors.As(err, &pe):
 		layer = "pacing"
+	case errors.As(err, &le):
+		layer = "limit"
 	}
 	h := http.Header{"Content-Type": {"application/json"}}
 	errclass.MarkRefused(h, layer)
@@ -499,6 +504,83 @@ type builder struct {
 	// pacers holds one pacing middleware (one set of windows) per
 	// distinct pacing policy without hooks of its own.
 	pacers map[pacingKey]func(http.RoundTripper) http.RoundTripper
+	// limiters holds one limit middleware (one set of slots) per distinct
+	// limit policy that may be shared; defLimit is the default policy's.
+	defLimit  limit.Policy
+	defLimitP Policy // the default policy, whose classifier its limits use
+	limiters  map[limitKey]func(http.RoundTripper) http.RoundTripper
+}
+
+// limitKey is what makes two limit policies that may share slots the same,
+// their defaults filled in.
+type limitKey struct {
+	max, minLimit, keys int
+	maxWait             time.Duration
+	adaptive            bool
+}
+
+// limiter returns the limit middleware of policy p (the endpoint pattern's
+// policy, or the default's with def set), or nil when its limit is off. An
+// endpoint's zero Limit uses the default policy's. Limits with equal
+// policies share their slots, unless they have hooks of their own, a
+// route scope (each endpoint's route is its own key: the endpoint's path,
+// unless Route is set) or, adaptive, a classifier of their own. Each
+// reports waits and refusals to tracing, then to the policy's own hooks.
+func (b *builder) limiter(p Policy, pattern string, def bool) func(http.RoundTripper) http.RoundTripper {
+	lp := p.Limit
+	if def {
+		b.defLimitP = p
+	} else if reflect.ValueOf(lp).IsZero() {
+		lp, p = b.defLimit, b.defLimitP
+	}
+	if lp.Max <= 0 {
+		return nil
+	}
+	ownClassifier := p.Classifier != nil || len(p.RetryStatuses) > 0 || len(p.NoRetryStatuses) > 0
+	shared := lp.Route == nil && lp.Classifier == nil && lp.OnWait == nil && lp.OnRefuse == nil &&
+		lp.Scope != limit.ScopeRoute && !(lp.Adaptive && ownClassifier)
+	k := limitKey{max: lp.Max, minLimit: max(lp.MinLimit, 0), keys: max(lp.MaxKeys, 0), maxWait: max(lp.MaxWait, -1), adaptive: lp.Adaptive}
+	if k.maxWait == 0 {
+		k.maxWait = limit.DefaultMaxWait
+	}
+	if k.keys == 0 {
+		k.keys = limit.DefaultMaxKeys
+	}
+	if !k.adaptive {
+		k.minLimit = 0 // unused
+	}
+	if mw, ok := b.limiters[k]; ok && shared {
+		return mw
+	}
+	if lp.Classifier == nil {
+		lp.Classifier = p.classifier()
+	}
+	tr, onWait, onRefuse := b.tracer, lp.OnWait, lp.OnRefuse
+	lp.OnWait = func(ctx context.Context, key string, d time.Duration) {
+		tr.LimitWaited(ctx, key, d)
+		if onWait != nil {
+			onWait(ctx, key, d)
+		}
+	}
+	lp.OnRefuse = func(ctx context.Context, key string, d time.Duration) {
+		tr.LimitRefused(ctx, key, d)
+		if onRefuse != nil {
+			onRefuse(ctx, key, d)
+		}
+	}
+	if lp.Scope == limit.ScopeRoute && lp.Route == nil {
+		if path := routePath(pattern); path != "" {
+			lp.Route = func(*http.Request) string { return path }
+		}
+	}
+	mw := limit.Middleware(lp)
+	if shared {
+		if b.limiters == nil {
+			b.limiters = make(map[limitKey]func(http.RoundTripper) http.RoundTripper)
+		}
+		b.limiters[k] = mw
+	}
+	return mw
 }
 
 // pacingKey is what makes two pacing policies without hooks the same, their
@@ -631,6 +713,11 @@ func (b *builder) build(pattern string, p Policy, def bool) (*route, *breaker.Tr
 	rt := b.next
 	if p.AttemptTimeout > 0 || p.BodyIdleTimeout > 0 {
 		rt = attemptTimeout(p.AttemptTimeout, p.BodyIdleTimeout)(rt)
+	}
+	if mw := b.limiter(p, pattern, def); mw != nil {
+		// Below pacing: a request waiting for a throttle window holds no
+		// slot. Above the attempt timeout: queueing spends none of it.
+		rt = mw(rt)
 	}
 	if !p.NoPacing {
 		rt = b.pacer(p, def)(rt)

@@ -366,14 +366,21 @@ func Idempotent(req *http.Request) bool {
 }
 
 // HasIdempotencyKey reports whether req carries an Idempotency-Key or
-// X-Idempotency-Key header.
+// X-Idempotency-Key header: one with a value, which net/http sends (a
+// name with no values is not written), under its name in any case.
 func HasIdempotencyKey(req *http.Request) bool {
 	if req == nil {
 		return false
 	}
-	if _, ok := req.Header["Idempotency-Key"]; ok {
+	if len(req.Header["Idempotency-Key"]) > 0 || len(req.Header["X-Idempotency-Key"]) > 0 {
 		return true
 	}
-	_, ok := req.Header["X-Idempotency-Key"]
-	return ok
+	// Header names are case-insensitive, and a map set directly may hold
+	// one in another case: net/http sends it as it is.
+	for k, v := range req.Header {
+		if len(v) > 0 && (strings.EqualFold(k, "Idempotency-Key") || strings.EqualFold(k, "X-Idempotency-Key")) {
+			return true
+		}
+	}
+	return false
 }

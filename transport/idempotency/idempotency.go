@@ -3,6 +3,7 @@ package idempotency
 import (
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/resilient-http/resilient/transport/errclass"
 )
@@ -84,7 +85,18 @@ func (t *Transport) needsKey(req *http.Request) bool {
 	if _, ok := req.Header[t.header]; ok {
 		return false
 	}
-	return !errclass.HasIdempotencyKey(req)
+	if errclass.HasIdempotencyKey(req) {
+		return false
+	}
+	// The caller's key may sit under a name in another case (set straight
+	// into the map): net/http sends it as it is, so it is the caller's
+	// key all the same, and a second one beside it would contradict it.
+	for k := range req.Header {
+		if strings.EqualFold(k, t.header) {
+			return false
+		}
+	}
+	return true
 }
 
 // withKey returns a copy of h with name set to key, as h.Clone would

@@ -50,7 +50,12 @@ const (
 // hedge alone), it counts toward the attempt limit (MaxAttempts, or a
 // call's [WithMaxAttempts]: a request limited to one attempt is not
 // hedged), and it spends the retry budget: when the budget refuses, no
-// hedge is sent. Its context carries an [errclass.Attempt] with Hedge set,
+// hedge is sent. A hedge that a layer below refuses (an [errclass.Refusal]:
+// a half-open breaker whose probe is the first attempt, an open one, a
+// throttle window) sent nothing: it is no answer, so it neither wins nor
+// ends the race, and no further hedge follows it. A panic in a layer
+// below, on an attempt's goroutine, comes back on the caller's. Its
+// context carries an [errclass.Attempt] with Hedge set,
 // and an observer that implements [errclass.HedgeObserver] hears, once
 // the race is decided, about each hedge and whether it won.
 //
@@ -173,10 +178,11 @@ type flight struct {
 	start  time.Duration
 
 	// Set by the flight's goroutine before it hands the flight back.
-	resp *http.Response
-	err  error
-	out  errclass.Outcome
-	took time.Duration
+	resp     *http.Response
+	err      error
+	out      errclass.Outcome
+	took     time.Duration
+	panicked any // what the RoundTripper below panicked with, if it did
 
 	done bool // handed back: read by the race loop only
 }
@@ -186,6 +192,19 @@ type flight struct {
 func (t *Transport) fly(f *flight, results chan<- *flight) {
 	f.start = t.clock()
 	go func() {
+		// A panic below would crash the process from this goroutine:
+		// hand it to the caller's, where an unhedged request's panic
+		// would have surfaced.
+		ok := false
+		defer func() {
+			if !ok {
+				f.panicked = recover()
+				if f.panicked == nil {
+					f.panicked = "retry: RoundTripper panicked" // panic(nil) or Goexit
+				}
+				results <- f
+			}
+		}()
 		resp, err := t.next.RoundTrip(f.req)
 		if resp == nil && err == nil {
 			err = fmt.Errorf("retry: %T: %w", t.next, errclass.ErrNilResponse)
@@ -193,6 +212,7 @@ func (t *Transport) fly(f *flight, results chan<- *flight) {
 		f.resp, f.err = resp, err
 		f.out = t.p.Classifier(f.req, resp, err)
 		f.took = t.clock() - f.start
+		ok = true
 		results <- f
 	}()
 }
@@ -247,6 +267,20 @@ func (t *Transport) hedged(req *http.Request, hedges int) (*http.Response, error
 	timer := time.NewTimer(delay)
 	defer timer.Stop()
 	var winner, last *flight // last: the latest retryable answer
+	decided := false
+	defer func() {
+		if !decided { // a panic (PrepareRetry's, or from below): let every attempt go
+			for _, f := range flights {
+				if !f.done {
+					f.cancel()
+				}
+			}
+			if last != nil {
+				go t.release(last)
+			}
+			go collect(results, inFlight)
+		}
+	}()
 	for winner == nil && inFlight > 0 {
 		tick := timer.C
 		if len(flights) > hedges {
@@ -256,6 +290,18 @@ func (t *Transport) hedged(req *http.Request, hedges int) (*http.Response, error
 		case f := <-results:
 			inFlight--
 			f.done = true
+			if f.panicked != nil {
+				f.cancel()
+				panic(f.panicked) // the deferred cleanup lets the others go
+			}
+			if f.a.Hedge && f.out.Refused {
+				// Refused below (an open or half-open breaker, pacing):
+				// nothing was sent, so this is no answer. The others go
+				// on; the layer would refuse further hedges too.
+				go t.release(f)
+				hedges = len(flights) - 1
+				continue
+			}
 			if !t.retryable(f.out) {
 				winner = f
 				continue
@@ -281,6 +327,7 @@ func (t *Transport) hedged(req *http.Request, hedges int) (*http.Response, error
 
 	// Decided: keep the winner, or the last retryable answer when there
 	// is none, and let every other attempt go.
+	decided = true
 	keep := winner
 	if keep == nil {
 		keep = last

@@ -76,7 +76,7 @@ type Policy struct {
 	// SDKRetries, if set, reports the requests to leave to the SDK that
 	// sent them, as SDKRetriesMode does, for SDKs a mode does not name. It
 	// is called only once a first attempt has failed retryably (or before
-	// it, to decide whether BufferBody applies), and must be safe for
+	// it, to decide whether BufferBody or Hedge applies), and must be safe for
 	// concurrent use. Code only: policy files set SDKRetriesMode.
 	SDKRetries func(req *http.Request) bool `json:"-"`
 

@@ -28,6 +28,8 @@ const (
 	attrCreditsKey     = attribute.Key("resilient.credits.key")
 	attrPacingKey      = attribute.Key("resilient.pacing.key")
 	attrPacingWait     = attribute.Key("resilient.pacing.wait")
+	attrLimitKey       = attribute.Key("resilient.limit.key")
+	attrLimitWait      = attribute.Key("resilient.limit.wait")
 	attrWon            = attribute.Key("resilient.hedge.won")
 )
 
@@ -35,6 +37,12 @@ const (
 const (
 	eventPacingWait    = "pacing.wait"
 	eventPacingRefused = "pacing.refused"
+)
+
+// Span events of the concurrency limit, on the attempt's span.
+const (
+	eventLimitWait    = "limit.wait"
+	eventLimitRefused = "limit.refused"
 )
 
 // eventHedge marks the span of an attempt that is a hedge.
@@ -68,6 +76,8 @@ type instruments struct {
 	transitions     metric.Int64Counter
 	pacingWaits     metric.Float64Histogram
 	pacingRefusals  metric.Int64Counter
+	limitWaits      metric.Float64Histogram
+	limitRefusals   metric.Int64Counter
 	hedges          metric.Int64Counter
 
 	mu        sync.Mutex
@@ -103,6 +113,11 @@ func newInstruments(m metric.Meter) *instruments {
 		metric.WithExplicitBucketBoundaries(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30))
 	in.pacingRefusals, _ = m.Int64Counter("resilient.pacing.refusals",
 		metric.WithUnit("{request}"), metric.WithDescription("Requests refused, not sent, because their throttle window or rate would have kept them waiting too long, by resilient.pacing.key."))
+	in.limitWaits, _ = m.Float64Histogram("resilient.limit.wait.duration",
+		metric.WithUnit("s"), metric.WithDescription("Time requests queued for a slot of their concurrency limit before they were sent, by resilient.limit.key."),
+		metric.WithExplicitBucketBoundaries(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5))
+	in.limitRefusals, _ = m.Int64Counter("resilient.limit.refusals",
+		metric.WithUnit("{request}"), metric.WithDescription("Requests refused, not sent, because no slot of their concurrency limit came free within its queue wait, by resilient.limit.key."))
 	in.hedges, _ = m.Int64Counter("resilient.client.hedges",
 		metric.WithUnit("{hedge}"), metric.WithDescription("Hedges sent (attempts sent while an earlier one still waited), by resilient.hedge.won: whether the hedge's answer was the one the caller got."))
 	in.states = make(map[string]int64)
@@ -161,6 +176,47 @@ func (in *instruments) pacing(ctx context.Context, key string, d time.Duration, 
 	case !refused && hist.Enabled(ctx):
 		hist.Record(ctx, d.Seconds(), metric.WithAttributes(attrPacingKey.String(key)))
 	}
+}
+
+// limit records a queue wait (refused false) or a refusal of the
+// concurrency limit: an event on the attempt's span in ctx, if it records,
+// and the metric.
+func (in *instruments) limit(ctx context.Context, key string, d time.Duration, refused bool) {
+	name := eventLimitWait
+	if refused {
+		name = eventLimitRefused
+	}
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.AddEvent(name, trace.WithAttributes(attrLimitKey.String(key), attrLimitWait.Float64(d.Seconds())))
+	}
+	switch {
+	case refused && in.limitRefusals.Enabled(ctx):
+		in.limitRefusals.Add(ctx, 1, metric.WithAttributes(attrLimitKey.String(key)))
+	case !refused && in.limitWaits.Enabled(ctx):
+		in.limitWaits.Record(ctx, d.Seconds(), metric.WithAttributes(attrLimitKey.String(key)))
+	}
+}
+
+// LimitWaited records that the concurrency limit queued a request for d
+// before it got a slot of key: a "limit.wait" event on the span in ctx
+// (the attempt's, below tracing's attempt layer) with the attributes
+// resilient.limit.key and resilient.limit.wait (seconds), and the
+// histogram resilient.limit.wait.duration{resilient.limit.key}. Feed it
+// from limit.Policy.OnWait; the transport package's stack does.
+func (t *Tracer) LimitWaited(ctx context.Context, key string, d time.Duration) {
+	t.lazy()
+	t.inst.limit(ctx, key, d, false)
+}
+
+// LimitRefused records that the concurrency limit refused a request, not
+// sent, after it queued d for a slot of key: a "limit.refused" event on
+// the span in ctx (attributes as for [Tracer.LimitWaited]) and the counter
+// resilient.limit.refusals{resilient.limit.key}. Feed it from
+// limit.Policy.OnRefuse; the transport package's stack does. The refusal
+// is also counted, as every refusal is, by resilient.client.fast_fails.
+func (t *Tracer) LimitRefused(ctx context.Context, key string, d time.Duration) {
+	t.lazy()
+	t.inst.limit(ctx, key, d, true)
 }
 
 func (in *instruments) breakerChanged(name string, from, to BreakerState) {

@@ -27,6 +27,9 @@
 //	))
 //	resp, err := client.Get(srv.URL) // first request: 503, one byte, then nothing
 //
-// The package is internal for now; a later release exports it as a test
-// kit for users of the library.
+// The servers and handlers now live in the public test kit, package
+// resilienttest at the module root; the names here delegate to it so that
+// existing tests compile unchanged (new tests import resilienttest). Only
+// [Flapping], whose per-id log serves this module's load test, is
+// implemented here.
 package faultserver

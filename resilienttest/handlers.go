@@ -1,4 +1,4 @@
-package faultserver
+package resilienttest
 
 import (
 	"encoding/json"
@@ -16,7 +16,7 @@ import (
 // It panics on an odd number of header strings.
 func Reply(status int, body string, header ...string) http.Handler {
 	if len(header)%2 != 0 {
-		panic("faultserver: Reply: header wants name, value pairs")
+		panic("resilienttest: Reply: header wants name, value pairs")
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		drain(r)
@@ -93,7 +93,7 @@ func StallHeaders() http.Handler {
 
 // Reset returns a handler that reads the request, then resets the
 // connection (RST, no response): the server may have processed the
-// request, the client cannot know (fault matrix row 5). It is
+// request, the client cannot know. It is
 // ResetAfter("", 0).
 func Reset() http.Handler { return ResetAfter("", 0) }
 
@@ -140,7 +140,7 @@ func CloseAfter(raw string) http.Handler {
 // after the last. It panics without steps.
 func Script(steps ...http.Handler) http.Handler {
 	if len(steps) == 0 {
-		panic("faultserver: Script wants at least one step")
+		panic("resilienttest: Script wants at least one step")
 	}
 	var n atomic.Int64
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -1,4 +1,4 @@
-package faultserver
+package resilienttest
 
 import (
 	"context"
@@ -112,7 +112,7 @@ func (s *Server) PeakOpen() int {
 // CloseIdle closes the connections that are idle between requests (as a
 // server's idle timeout or a load balancer would, without telling the
 // client) and returns how many it closed. A client that sends its next
-// request on one of them meets a stale connection (fault matrix row 6).
+// request on one of them meets a stale connection.
 func (s *Server) CloseIdle() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
