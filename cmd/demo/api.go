@@ -28,9 +28,11 @@ type fakeAPI struct {
 	down atomic.Bool  // when set, every request gets a 503
 
 	mu          sync.Mutex
-	submits     int // enhancement submits accepted for validation
-	credits     int // batches left
-	jobs        int // batches accepted
+	keys        map[string]bool // Idempotency-Key values seen
+	keyed       int             // requests that carried one
+	submits     int             // enhancement submits accepted for validation
+	credits     int             // batches left
+	jobs        int             // batches accepted
 	resultCalls int
 }
 
@@ -39,7 +41,7 @@ func startFakeAPI() (*fakeAPI, error) {
 	if err != nil {
 		return nil, err
 	}
-	api := &fakeAPI{URL: "http://" + ln.Addr().String(), credits: 2}
+	api := &fakeAPI{URL: "http://" + ln.Addr().String(), credits: 2, keys: map[string]bool{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/enhancements", api.enhance)
 	mux.HandleFunc("GET /v1/jobs/{id}/results", api.results)
@@ -47,6 +49,12 @@ func startFakeAPI() (*fakeAPI, error) {
 	mux.HandleFunc("POST /v1/lists", api.createList)
 	api.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		api.hits.Add(1)
+		if k := r.Header.Get("Idempotency-Key"); k != "" {
+			api.mu.Lock()
+			api.keys[k] = true
+			api.keyed++
+			api.mu.Unlock()
+		}
 		if api.down.Load() {
 			detail(w, http.StatusServiceUnavailable, "Service Unavailable")
 			return
@@ -55,6 +63,14 @@ func startFakeAPI() (*fakeAPI, error) {
 	})}
 	go api.srv.Serve(ln)
 	return api, nil
+}
+
+// keyCounts returns how many requests carried an Idempotency-Key, and how
+// many distinct keys were seen.
+func (a *fakeAPI) keyCounts() (keyed, distinct int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.keyed, len(a.keys)
 }
 
 // addCredits tops up the account by n batches.

@@ -214,10 +214,15 @@ func (d *demo) do(s step) error {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	hits := d.api.hits.Load()
+	keyed, distinct := d.api.keyCounts()
 	start := time.Now()
 	resp, err := d.client.Do(req)
 	elapsed := roundDuration(time.Since(start))
 	sent := d.api.hits.Load() - hits
+	if k, n := d.api.keyCounts(); k > keyed && sent > 1 {
+		// Retried with the stack's key: show that every attempt carried the same one.
+		defer fmt.Fprintf(w, "    → Idempotency-Key on %d of %d requests, %d distinct: the server can tell a retry from a new submit\n", k-keyed, sent, n-distinct)
+	}
 	// The spans end with the body, so print the trace after it is closed.
 	defer d.notes.flush(w)
 	defer d.trees.flush(w)

@@ -36,7 +36,9 @@ func TestDemoStory(t *testing.T) {
 		"submit an enhancement batch (rate limited once)": {2, []string{
 			`attempt 1 · 429 · retryable · server asks to wait 1s`, `attempt 2 · after 1s \(Retry-After\) · 202 · success`,
 			`✓ 202 Accepted .*\(the API received 2\)`, `trace [0-9a-f]{8} · POST /v1/enhancements · 202 · 2 attempt\(s\)`,
-			`"imports_remaining":1`, `◔ POST http://127\.0\.0\.1:\d+/v1/enhancements: 1 credit\(s\) left`}},
+			`"imports_remaining":1`, `◔ POST http://127\.0\.0\.1:\d+/v1/enhancements: 1 credit\(s\) left`,
+			// Issue 16: the stack's key, the same on both attempts.
+			`Idempotency-Key on 2 of 2 requests, 1 distinct`}},
 		"fetch the job's results (two server errors first)": {3, []string{
 			`attempt 1 · 500 · retryable · "Internal Server Error"`, `attempt 3 · after \d+ms \(backoff\) · 200 · success`,
 			`trace [0-9a-f]{8} · GET /v1/jobs/\{id\}/results · 200 · 3 attempt`}},
