@@ -60,6 +60,11 @@ func (l *attemptLayer) RoundTrip(req *http.Request) (*http.Response, error) {
 		name, end.base = t.describe(req)
 		end.attempt = errclass.AttemptFromContext(ctx)
 		ctx, span = tracer.Start(ctx, name, clientStart...)
+		if k := req.Header.Get("Idempotency-Key"); k != "" && span.IsRecording() {
+			// The key the server deduplicates by (the caller's, or the
+			// idempotency layer's): the same on every attempt of a request.
+			span.SetAttributes(attrIdempotencyKey.String(k))
+		}
 		if end.attempt.Hedge {
 			// Sent while an earlier attempt still waited: say so, and after
 			// how long.

@@ -21,6 +21,7 @@ const (
 	attrFromRetryAfter = attribute.Key("resilient.retry.from_retry_after")
 	attrStopReason     = attribute.Key("resilient.retry.stop_reason")
 	attrRefused        = attribute.Key("resilient.refused")
+	attrIdempotencyKey = attribute.Key("resilient.idempotency_key")
 	attrDetail         = attribute.Key("resilient.error.detail")
 	attrBreaker        = attribute.Key("resilient.breaker.name")
 	attrFrom           = attribute.Key("resilient.breaker.from")

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -591,5 +592,38 @@ func TestCallerObserverHearsWithTracing(t *testing.T) {
 	}
 	if events["retry"] != 2 || events["retry.give_up"] != 1 {
 		t.Errorf("request span events = %v, want 2 retry and 1 retry.give_up", events)
+	}
+}
+
+// An attempt span names the Idempotency-Key its request carried (the
+// server deduplicates by it); a request without one gets no attribute.
+func TestAttemptSpanCarriesIdempotencyKey(t *testing.T) {
+	f := newFixture(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	rt := f.tracer.Around(nil)(srv.Client().Transport)
+	for _, key := range []string{"k-123", ""} {
+		req := httptest.NewRequest(http.MethodPost, srv.URL, nil)
+		req.RequestURI = ""
+		if key != "" {
+			req.Header.Set("Idempotency-Key", key)
+		}
+		resp, err := rt.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.ReadAll(resp.Body)
+		resp.Body.Close()
+	}
+	var got []string
+	for _, s := range f.rec.Ended() {
+		if s.SpanKind() != trace.SpanKindClient {
+			continue
+		}
+		v, ok := attrs(s.Attributes())["resilient.idempotency_key"]
+		got = append(got, fmt.Sprintf("%v %s", ok, v.AsString()))
+	}
+	if want := []string{"true k-123", "false "}; !slices.Equal(got, want) {
+		t.Errorf("attempt spans' resilient.idempotency_key = %q, want %q", got, want)
 	}
 }
