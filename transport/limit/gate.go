@@ -29,6 +29,7 @@ type gate struct {
 	limit      int    // Max, or the adaptive limit
 	successes  int    // since the limit last moved
 	gen        uint64 // counts decreases: only a request sent since the last may decrease again
+	dead       bool   // evicted: its key has, or will have, another gate
 	head, tail *waiter
 }
 
@@ -48,16 +49,34 @@ func (g *gate) busy() bool {
 	return g.inflight > 0 || g.head != nil
 }
 
+// retire marks g dead unless it is busy, and reports whether it did: the
+// registry evicts it only then, so no request holds or waits for a slot
+// of a gate no longer its key's.
+func (g *gate) retire() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.inflight > 0 || g.head != nil {
+		return false
+	}
+	g.dead = true
+	return true
+}
+
 // tryAcquire takes a slot if one is free and no one queues, returning the
 // generation the request was sent in; otherwise it queues w (when w is not
-// nil) and reports false.
-func (g *gate) tryAcquire(w *waiter) (uint64, bool) {
+// nil) and reports false. A dead gate grants and queues nothing, and says
+// so: the caller looks its key up again.
+func (g *gate) tryAcquire(w *waiter) (gen uint64, ok, dead bool) {
 	g.mu.Lock()
+	if g.dead {
+		g.mu.Unlock()
+		return 0, false, true
+	}
 	if g.head == nil && g.inflight < g.limit {
 		g.inflight++
 		gen := g.gen
 		g.mu.Unlock()
-		return gen, true
+		return gen, true, false
 	}
 	if w != nil {
 		w.prev = g.tail
@@ -69,7 +88,7 @@ func (g *gate) tryAcquire(w *waiter) (uint64, bool) {
 		g.tail = w
 	}
 	g.mu.Unlock()
-	return 0, false
+	return 0, false, false
 }
 
 // wait waits, for at most d, for queued w's slot or ctx's end. It returns

@@ -1,6 +1,7 @@
 package limit
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"path"
@@ -44,6 +45,10 @@ func newStore(p Policy) *store {
 		}
 		return registry.Evictable
 	})
+	// A request may have looked the chosen gate up and not yet taken a
+	// slot: it finds the gate dead and looks again, rather than hold a
+	// slot of a gate its key no longer has (two gates, 2×Max in flight).
+	s.reg.SetRetire((*gate).retire)
 	return s
 }
 
@@ -91,22 +96,32 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return t.next.RoundTrip(req)
 	}
 	k := t.s.key(req)
-	g, ok := t.s.reg.GetOrCreate(k, t.s.newGate)
-	if !ok { // MaxKeys keys busy: unlimited rather than stuck
-		return t.next.RoundTrip(req)
-	}
-	gen, ok := g.tryAcquire(nil)
-	if !ok {
-		var err error
-		if gen, err = t.queue(req, k, g); err != nil {
-			if req.Body != nil {
-				req.Body.Close()
-			}
-			return nil, err
+	for {
+		g, ok := t.s.reg.GetOrCreate(k, t.s.newGate)
+		if !ok { // MaxKeys keys busy: unlimited rather than stuck
+			return t.next.RoundTrip(req)
 		}
+		gen, ok, dead := g.tryAcquire(nil)
+		if dead {
+			continue // evicted since the lookup
+		}
+		if !ok {
+			var err error
+			if gen, err = t.queue(req, k, g); err == errGone {
+				continue
+			} else if err != nil {
+				if req.Body != nil {
+					req.Body.Close()
+				}
+				return nil, err
+			}
+		}
+		return t.send(req, g, gen)
 	}
-	return t.send(req, g, gen)
 }
+
+// errGone ends a queue attempt on a gate evicted since the lookup.
+var errGone = errors.New("limit: gate evicted")
 
 // queue waits for a slot of g, for req of key k.
 func (t *Transport) queue(req *http.Request, k key, g *gate) (uint64, error) {
@@ -126,8 +141,10 @@ func (t *Transport) queue(req *http.Request, k key, g *gate) (uint64, error) {
 		return 0, refuse()
 	}
 	w := &waiter{ch: make(chan struct{})}
-	if gen, ok := g.tryAcquire(w); ok { // a slot came free meanwhile
+	if gen, ok, dead := g.tryAcquire(w); ok { // a slot came free meanwhile
 		return gen, nil
+	} else if dead {
+		return 0, errGone
 	}
 	gen, err := g.wait(ctx, w, t.s.p.MaxWait)
 	switch {

@@ -41,8 +41,9 @@ const (
 // is not usable. Values are shared: whatever in them changes after creation
 // is the owner's to synchronise.
 type Registry[K comparable, V any] struct {
-	max  int
-	keep func(V) Retention
+	max    int
+	keep   func(V) Retention
+	retire func(V) bool // nil: every victim may go
 
 	m    sync.Map // K → *node[K, V]
 	last atomic.Pointer[node[K, V]]
@@ -67,6 +68,14 @@ func New[K comparable, V any](limit int, keep func(V) Retention) *Registry[K, V]
 	}
 	return &Registry[K, V]{max: max(limit, 1), keep: keep}
 }
+
+// SetRetire sets f, called under the Registry's lock on the entry that
+// eviction chose, just before it is removed: f returning false keeps the
+// entry (it became busy since keep was asked) and eviction looks further.
+// An owner whose keep depends on state that lookups change uses it to
+// decide and retire in one step under its own lock. Call it before the
+// Registry is used.
+func (r *Registry[K, V]) SetRetire(f func(V) bool) { r.retire = f }
 
 // Get returns the value for k, if there is one, and marks it used. It takes
 // no lock and allocates nothing.
@@ -140,7 +149,7 @@ func (r *Registry[K, V]) evictLocked() bool {
 		return true
 	})
 	for _, n := range [...]*node[K, V]{victim, evictable, reluctant} {
-		if n != nil {
+		if n != nil && (r.retire == nil || r.retire(n.val)) {
 			r.removeLocked(n)
 			return true
 		}
