@@ -26,7 +26,6 @@ import (
 	"github.com/resilient-http/resilient/transport/retry"
 	"github.com/resilient-http/resilient/transport/tracing"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 )
@@ -969,32 +968,7 @@ func TestLimitReachesStack(t *testing.T) {
 	if events["limit.wait"] != 1 || events["limit.refused"] != 1 {
 		t.Errorf("attempt span events = %v, want 1 limit.wait and 1 limit.refused", events)
 	}
-	var rm metricdata.ResourceMetrics
-	if err := reader.Collect(context.Background(), &rm); err != nil {
-		t.Fatal(err)
-	}
-	var waits uint64
-	var refusals int64
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			switch d := m.Data.(type) {
-			case metricdata.Histogram[float64]:
-				if m.Name == "resilient.limit.wait.duration" {
-					for _, p := range d.DataPoints {
-						waits += p.Count
-					}
-				}
-			case metricdata.Sum[int64]:
-				if m.Name == "resilient.limit.refusals" {
-					for _, p := range d.DataPoints {
-						if k, _ := p.Attributes.Value("resilient.limit.key"); k.AsString() == "https://api.test" {
-							refusals += p.Value
-						}
-					}
-				}
-			}
-		}
-	}
+	waits, refusals := waitsAndRefusals(t, reader, "limit", "https://api.test")
 	if waits != 1 || refusals != 1 {
 		t.Errorf("resilient.limit.wait.duration count = %d, resilient.limit.refusals = %d; want 1 and 1", waits, refusals)
 	}
