@@ -211,12 +211,14 @@ func (b *Body) end(how End, err error) bool {
 }
 
 // finish tells the Reporter, then the layer, how the body ended. It runs
-// once, on the goroutine that ended the body, outside the lock.
+// once, on the goroutine that ended the body, outside the lock. The layer
+// hears it even if the Reporter panics (a user's hook it runs may): its
+// span still ends and its context is still released.
 func (b *Body) finish(how End, err error, r Reporter, token uint64) {
+	defer b.hooks.End(how, err)
 	if r != nil {
 		r.BodyDone(token, how == Cut)
 	}
-	b.hooks.End(how, err)
 }
 
 // IfLive runs f under b's lock if b has not ended, and returns what f

@@ -352,3 +352,26 @@ func TestCloseEndsFirst(t *testing.T) {
 		t.Errorf("End ran after %d Closes below, want before any", closesAtEnd)
 	}
 }
+
+type panickingReporter struct{}
+
+func (panickingReporter) BodyDone(uint64, bool) { panic("hook") }
+
+// A Reporter that panics (it runs a user's hook: the breaker's
+// OnStateChange) still lets the layer hear the end: its span ends and its
+// context is released; the panic goes on to the caller.
+func TestEndRunsWhenReporterPanics(t *testing.T) {
+	r := watch(&below{Reader: strings.NewReader("x")}, true)
+	r.NotifyCut(panickingReporter{}, 1)
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("the reporter's panic did not reach the caller")
+			}
+		}()
+		r.Close()
+	}()
+	if r.ends.Load() != 1 || r.how != Closed {
+		t.Errorf("End ran %d times (%v) after the reporter panicked, want once (closed)", r.ends.Load(), r.how)
+	}
+}
