@@ -76,8 +76,9 @@ type Policy struct {
 	// with the stack's tracing (an event on the attempt's span, the
 	// metrics resilient.pacing.wait.duration and
 	// resilient.pacing.refusals). Policy files spell the fields
-	// "max_wait" ("never" for a negative MaxWait: never wait), "scope"
-	// ("host" or "route"), "rate", "burst" and "max_keys".
+	// "max_wait" ("never" for a negative MaxWait: never wait),
+	// "max_window", "scope" ("host" or "route"), "rate", "burst" and
+	// "max_keys".
 	Pacing pacing.Policy
 
 	// Limit bounds the requests in flight at once per host (or per route,
@@ -151,11 +152,12 @@ type Policy struct {
 
 	// RefusalsAs503 answers a request that a layer refused without
 	// sending it (an open breaker, a 402 latch, a throttle window longer
-	// than Pacing.MaxWait: any [errclass.Refusal]) with a synthetic 503
+	// than Pacing.MaxWait, a full concurrency-limit queue: any
+	// [errclass.Refusal]) with a synthetic 503
 	// Service Unavailable instead of an error: Retry-After in whole
 	// seconds, rounded up (left out when the layer cannot tell), the
 	// header [errclass.RefusedHeader] naming the layer ("breaker",
-	// "credits", "pacing"), a JSON body {"detail": "<the error>"}, and
+	// "credits", "pacing", "limit"), a JSON body {"detail": "<the error>"}, and
 	// Request set. SDKs that retry errors at once, with sleeps of their
 	// own (stripe-go, openai-go), build their own "unavailable" error
 	// from it and honour Retry-After. The response is made by the stack
