@@ -253,21 +253,8 @@ func checkRouteName(name string, routing bool) error {
 // requests a second, "burst": int, "max_keys": int}.
 func decodePacing(raw json.RawMessage, path string, pp *pacing.Policy) error {
 	return decodeObject(raw, path, fields{
-		"max_wait": func(raw json.RawMessage) error {
-			if string(raw) == `"never"` {
-				pp.MaxWait = -1
-				return nil
-			}
-			return decodeDuration(raw, &pp.MaxWait, false)
-		},
-		"scope": func(raw json.RawMessage) error {
-			var v string
-			if json.Unmarshal(raw, &v) != nil || (v != string(pacing.ScopeHost) && v != string(pacing.ScopeRoute)) {
-				return fmt.Errorf(`want "host" or "route", got %s`, raw)
-			}
-			pp.Scope = pacing.Scope(v)
-			return nil
-		},
+		"max_wait":   waitField(&pp.MaxWait),
+		"scope":      scopeField(&pp.Scope),
 		"max_window": durationField(&pp.MaxWindow),
 		"rate":       numberField(&pp.Rate, 0, 1e6),
 		"burst":      numberField(&pp.Burst, 0, 1<<20),
@@ -280,26 +267,38 @@ func decodePacing(raw json.RawMessage, path string, pp *pacing.Policy) error {
 // "adaptive": bool, "min_limit": int, "max_keys": int}.
 func decodeLimit(raw json.RawMessage, path string, lp *limit.Policy) error {
 	return decodeObject(raw, path, fields{
-		"max": numberField(&lp.Max, 0, 1<<20),
-		"max_wait": func(raw json.RawMessage) error {
-			if string(raw) == `"never"` {
-				lp.MaxWait = -1
-				return nil
-			}
-			return decodeDuration(raw, &lp.MaxWait, false)
-		},
-		"scope": func(raw json.RawMessage) error {
-			var v string
-			if json.Unmarshal(raw, &v) != nil || (v != string(limit.ScopeHost) && v != string(limit.ScopeRoute)) {
-				return fmt.Errorf(`want "host" or "route", got %s`, raw)
-			}
-			lp.Scope = limit.Scope(v)
-			return nil
-		},
+		"max":       numberField(&lp.Max, 0, 1<<20),
+		"max_wait":  waitField(&lp.MaxWait),
+		"scope":     scopeField(&lp.Scope),
 		"adaptive":  boolField(&lp.Adaptive),
 		"min_limit": numberField(&lp.MinLimit, 0, 1<<20),
 		"max_keys":  numberField(&lp.MaxKeys, 1, 1<<20),
 	})
+}
+
+// waitField decodes a queue or window wait: a duration, or "never" (-1:
+// refuse rather than wait), as pacing's and limit's MaxWait spell it.
+func waitField(dst *time.Duration) func(json.RawMessage) error {
+	return func(raw json.RawMessage) error {
+		if string(raw) == `"never"` {
+			*dst = -1
+			return nil
+		}
+		return decodeDuration(raw, dst, false)
+	}
+}
+
+// scopeField decodes "host" or "route" into a layer's Scope type (pacing's
+// and limit's have the same two values).
+func scopeField[S ~string](dst *S) func(json.RawMessage) error {
+	return func(raw json.RawMessage) error {
+		var v string
+		if json.Unmarshal(raw, &v) != nil || (v != "host" && v != "route") {
+			return fmt.Errorf(`want "host" or "route", got %s`, raw)
+		}
+		*dst = S(v)
+		return nil
+	}
 }
 
 // decodeRetry overlays the "retry" object raw of the policy at path on p.
@@ -790,25 +789,8 @@ func encodePolicy(p, base Policy) *object {
 // empty Scope as "host" (what it means), a negative Rate or Burst as 0.
 func encodePacing(pp, base pacing.Policy) *object {
 	var o object
-	if w, bw := max(pp.MaxWait, -1), max(base.MaxWait, -1); w != bw {
-		if w < 0 {
-			o.addValue("max_wait", "never")
-		} else {
-			o.addValue("max_wait", w.String())
-		}
-	}
-	scope := func(s pacing.Scope) pacing.Scope {
-		if s == "" {
-			return pacing.ScopeHost
-		}
-		return s
-	}
-	// Written whenever it differs from the base as spelled: an endpoint's
-	// explicit "host" under a default that leaves it empty must read back
-	// as "host", not inherit the empty one.
-	if pp.Scope != base.Scope {
-		o.addValue("scope", string(scope(pp.Scope)))
-	}
+	o.wait("max_wait", pp.MaxWait, base.MaxWait)
+	o.scope("scope", string(pp.Scope), string(base.Scope))
 	if w, bw := max(pp.MaxWindow, 0), max(base.MaxWindow, 0); w != bw {
 		o.addValue("max_window", w.String())
 	}
@@ -827,20 +809,8 @@ func encodeLimit(lp, base limit.Policy) *object {
 	if n, bn := max(lp.Max, 0), max(base.Max, 0); n != bn {
 		o.addValue("max", n)
 	}
-	if w, bw := max(lp.MaxWait, -1), max(base.MaxWait, -1); w != bw {
-		if w < 0 {
-			o.addValue("max_wait", "never")
-		} else {
-			o.addValue("max_wait", w.String())
-		}
-	}
-	if lp.Scope != base.Scope { // as spelled, as for pacing's
-		s := lp.Scope
-		if s == "" {
-			s = limit.ScopeHost
-		}
-		o.addValue("scope", string(s))
-	}
+	o.wait("max_wait", lp.MaxWait, base.MaxWait)
+	o.scope("scope", string(lp.Scope), string(base.Scope))
 	o.bool("adaptive", lp.Adaptive, base.Adaptive)
 	if n, bn := max(lp.MinLimit, 0), max(base.MinLimit, 0); n != bn {
 		o.addValue("min_limit", n)
@@ -1007,6 +977,30 @@ func (o *object) float(name string, f, base float64) {
 func (o *object) bool(name string, v, base bool) {
 	if v != base {
 		o.addValue(name, v)
+	}
+}
+
+// wait writes a queue or window wait that differs from base: a negative
+// one as "never" (the spelling waitField reads).
+func (o *object) wait(name string, w, base time.Duration) {
+	if w, bw := max(w, -1), max(base, -1); w != bw {
+		if w < 0 {
+			o.addValue(name, "never")
+		} else {
+			o.addValue(name, w.String())
+		}
+	}
+}
+
+// scope writes a Scope that differs from base as spelled, an empty one as
+// "host" (what it means): an endpoint's explicit "host" under a default
+// that leaves it empty must read back as "host", not inherit the empty one.
+func (o *object) scope(name, s, base string) {
+	if s != base {
+		if s == "" {
+			s = "host"
+		}
+		o.addValue(name, s)
 	}
 }
 

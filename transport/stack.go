@@ -555,19 +555,8 @@ func (b *builder) limiter(p Policy, pattern string, def bool) func(http.RoundTri
 	if lp.Classifier == nil {
 		lp.Classifier = p.classifier()
 	}
-	tr, onWait, onRefuse := b.tracer, lp.OnWait, lp.OnRefuse
-	lp.OnWait = func(ctx context.Context, key string, d time.Duration) {
-		tr.LimitWaited(ctx, key, d)
-		if onWait != nil {
-			onWait(ctx, key, d)
-		}
-	}
-	lp.OnRefuse = func(ctx context.Context, key string, d time.Duration) {
-		tr.LimitRefused(ctx, key, d)
-		if onRefuse != nil {
-			onRefuse(ctx, key, d)
-		}
-	}
+	lp.OnWait = thenHook(b.tracer.LimitWaited, lp.OnWait)
+	lp.OnRefuse = thenHook(b.tracer.LimitRefused, lp.OnRefuse)
 	if lp.Scope == limit.ScopeRoute && lp.Route == nil {
 		if path := routePath(pattern); path != "" {
 			lp.Route = func(*http.Request) string { return path }
@@ -581,6 +570,18 @@ func (b *builder) limiter(p Policy, pattern string, def bool) func(http.RoundTri
 		b.limiters[k] = mw
 	}
 	return mw
+}
+
+// thenHook returns a wait or refusal hook (pacing's, limit's) that tells
+// tracing first, then the policy's own hook, if any.
+func thenHook(tracing, own func(context.Context, string, time.Duration)) func(context.Context, string, time.Duration) {
+	if own == nil {
+		return tracing
+	}
+	return func(ctx context.Context, key string, d time.Duration) {
+		tracing(ctx, key, d)
+		own(ctx, key, d)
+	}
 }
 
 // pacingKey is what makes two pacing policies without hooks the same, their
@@ -627,19 +628,8 @@ func (b *builder) pacer(p Policy, def bool) func(http.RoundTripper) http.RoundTr
 	if mw, ok := b.pacers[k]; ok && !hooks {
 		return mw
 	}
-	tr, onWait, onRefuse := b.tracer, pp.OnWait, pp.OnRefuse
-	pp.OnWait = func(ctx context.Context, key string, d time.Duration) {
-		tr.PacingWaited(ctx, key, d)
-		if onWait != nil {
-			onWait(ctx, key, d)
-		}
-	}
-	pp.OnRefuse = func(ctx context.Context, key string, d time.Duration) {
-		tr.PacingRefused(ctx, key, d)
-		if onRefuse != nil {
-			onRefuse(ctx, key, d)
-		}
-	}
+	pp.OnWait = thenHook(b.tracer.PacingWaited, pp.OnWait)
+	pp.OnRefuse = thenHook(b.tracer.PacingRefused, pp.OnRefuse)
 	if pp.Fleet == nil {
 		pp.Fleet = b.fleet
 	}
