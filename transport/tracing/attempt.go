@@ -57,7 +57,7 @@ func (l *attemptLayer) RoundTrip(req *http.Request) (*http.Response, error) {
 		// the request span, which has them; an attempt's span follows its
 		// parent's decision with the default, parent-based, sampler.
 		var name string
-		name, end.base = t.describe(req)
+		name, end.req = t.describe(req)
 		end.attempt = errclass.AttemptFromContext(ctx)
 		ctx, span = tracer.Start(ctx, name, clientStart...)
 		if k := req.Header.Get("Idempotency-Key"); k != "" && span.IsRecording() {

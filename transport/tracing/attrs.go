@@ -142,43 +142,75 @@ func (t *Tracer) spanName(req *http.Request, route string) string {
 	return c.names[i]
 }
 
-// maxRequestAttrs is the most attributes appendRequestAttrs appends.
-const maxRequestAttrs = 6
-
-// requestAttrs returns the conventions' attributes of req.
-func requestAttrs(req *http.Request, route string) []attribute.KeyValue {
-	return appendRequestAttrs(make([]attribute.KeyValue, 0, maxRequestAttrs), req, route)
+// request is what the spans of one request say of it, worked out once: the
+// request layer keeps it for its attempts, which share the URL. Its
+// attributes are built from it where a span takes them, in a slice of the
+// size needed: the SDK copies them, and one too many (over 8 per span) costs
+// it a larger map when the span ends.
+type request struct {
+	method   string // http.request.method: "_OTHER" when not one the conventions name
+	original string // http.request.method_original, when method is "_OTHER"
+	full     string // url.full, redacted
+	host     string // server.address
+	port     int    // server.port; 0 when unknown
+	template string // url.template; "" unless the route is a path template
 }
 
-// appendRequestAttrs appends the conventions' attributes of req to attrs:
-// at most maxRequestAttrs of them, url.template (when route is a path
-// template) last. A route that is not a path, an operation's name, names
-// the span but is no url.template.
-func appendRequestAttrs(attrs []attribute.KeyValue, req *http.Request, route string) []attribute.KeyValue {
-	method := req.Method
-	if method == "" {
-		method = http.MethodGet
+// describeRequest returns req's description. A route that is not a path,
+// an operation's name, names the span but is no url.template.
+func describeRequest(req *http.Request, route string) request {
+	d := request{method: req.Method}
+	if d.method == "" {
+		d.method = http.MethodGet
 	}
-	if knownMethods[method] {
-		attrs = append(attrs, semconv.HTTPRequestMethodKey.String(method))
-	} else {
-		attrs = append(attrs, semconv.HTTPRequestMethodKey.String("_OTHER"), semconv.HTTPRequestMethodOriginal(method))
+	if !knownMethods[d.method] {
+		d.method, d.original = "_OTHER", d.method
 	}
 	if req.URL != nil {
-		attrs = append(attrs, semconv.URLFull(redactURL(req.URL)))
-		host := req.URL.Hostname()
-		if host == "" {
-			host = req.Host
+		d.full = redactURL(req.URL)
+		d.host = req.URL.Hostname()
+		if d.host == "" {
+			d.host = req.Host
 		}
-		attrs = append(attrs, semconv.ServerAddress(host))
-		if port := serverPort(req.URL); port > 0 {
-			attrs = append(attrs, semconv.ServerPort(port))
-		}
+		d.port = serverPort(req.URL)
 	}
 	if route != "" && route[0] == '/' {
-		attrs = append(attrs, semconv.URLTemplate(route))
+		d.template = route
 	}
-	return attrs
+	return d
+}
+
+// appendSampling appends the attributes a request span starts with, for
+// samplers: the method and url.full (host and port are in url.full). At
+// most 3.
+func (d *request) appendSampling(kv []attribute.KeyValue) []attribute.KeyValue {
+	kv = append(kv, semconv.HTTPRequestMethodKey.String(d.method))
+	if d.original != "" {
+		kv = append(kv, semconv.HTTPRequestMethodOriginal(d.original))
+	}
+	return append(kv, semconv.URLFull(d.full))
+}
+
+// attrs is how many attributes appendTo appends.
+func (d *request) attrs() int {
+	return 3 + b2i(d.original != "") + b2i(d.port > 0) + b2i(d.template != "")
+}
+
+// appendTo appends the HTTP client conventions' attributes of the request
+// (an attempt's span has them all).
+func (d *request) appendTo(kv []attribute.KeyValue) []attribute.KeyValue {
+	kv = append(kv, semconv.HTTPRequestMethodKey.String(d.method))
+	if d.original != "" {
+		kv = append(kv, semconv.HTTPRequestMethodOriginal(d.original))
+	}
+	kv = append(kv, semconv.URLFull(d.full), semconv.ServerAddress(d.host))
+	if d.port > 0 {
+		kv = append(kv, semconv.ServerPort(d.port))
+	}
+	if d.template != "" {
+		kv = append(kv, semconv.URLTemplate(d.template))
+	}
+	return kv
 }
 
 func serverPort(u *url.URL) int {

@@ -22,7 +22,7 @@ import (
 // a slice twice the start's when the end ones arrive. The zero attemptEnd
 // (a request span's wrapper) sets none.
 type attemptEnd struct {
-	base       []attribute.KeyValue // the request's, shared: read only
+	req        *request // the request's description, shared: read only
 	attempt    errclass.Attempt
 	status     int           // 0: no response
 	retryAfter time.Duration // the response's hint, if any
@@ -40,13 +40,13 @@ func (e *attemptEnd) attrs(detail string) []attribute.KeyValue {
 		}
 		return []attribute.KeyValue{attrDetail.String(detail)}
 	}
-	n := len(e.base) + 2 // attempt, class
+	n := e.req.attrs() + 2 // attempt, class
 	if e.attempt.Number > 1 {
 		n += 3
 	}
 	n += b2i(e.status > 0) + b2i(e.retryAfter > 0) + b2i(e.errType != "") + b2i(e.refused) + b2i(detail != "")
 	kv := make([]attribute.KeyValue, 0, n) // exactly: the SDK copies them
-	kv = append(kv, e.base...)
+	kv = e.req.appendTo(kv)
 	kv = append(kv, attrAttempt.Int(e.attempt.Number))
 	if e.attempt.Number > 1 {
 		kv = append(kv, semconv.HTTPRequestResendCount(e.attempt.Number-1),

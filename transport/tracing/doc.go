@@ -19,10 +19,12 @@
 // Circuit breaker state changes reach the metrics typed, as a
 // [BreakerState], through [Tracer.BreakerStateChanged].
 //
-// Spans follow the OpenTelemetry HTTP client conventions (http.request.method,
-// url.full with credentials, query values and bare query tokens redacted and
-// no fragment, server.address, server.port, http.response.status_code,
-// error.type, http.request.resend_count) and add their own resilient.*
+// Attempt spans follow the OpenTelemetry HTTP client conventions
+// (http.request.method, url.full with credentials, query values and bare
+// query tokens redacted and no fragment, server.address, server.port,
+// url.template, http.response.status_code, error.type,
+// http.request.resend_count), the request span those that describe the
+// whole call, and both add their own resilient.*
 // attributes and events where the conventions stop: the errclass class of
 // each attempt, each retry's wait and whether Retry-After set it, why retries
 // stopped (an [errclass.StopReason]: budget_exhausted, max_elapsed...),
@@ -34,15 +36,16 @@
 // error body's detail (bounded). The request and attempt spans end when their response body is
 // read to the end or closed, as with otelhttp.
 //
-// The request span carries the attributes the conventions ask samplers be
-// given (http.request.method, url.full, server.address, server.port) from
-// its start, and its name carries the route; it is the span a sampler
-// decides on, and its attempts follow it with the default, parent-based,
-// sampler. Its other attributes (url.template, the outcome's) are set when
-// the response arrives. An attempt span gets all its attributes in one call when it ends:
-// the SDK then keeps them in one slice of the right size, where attributes
-// given at the start cost a copy in the start options and a second, doubled
-// slice once the response's attributes arrive.
+// The request span starts with the attributes samplers are given
+// (http.request.method and url.full) and its name carries the route; it is
+// the span a sampler decides on, and its attempts follow it with the
+// default, parent-based, sampler. Its other attributes (url.template, the
+// outcome's) are set when the response arrives; server.address and
+// server.port are on the attempts' client spans, where the conventions ask
+// for them. An attempt span gets all its attributes in one call when it
+// ends: the SDK then keeps them in one slice of the right size, where
+// attributes given at the start cost a copy in the start options and a
+// second, larger slice once the response's attributes arrive.
 //
 // The request layer hears the retry layer's decisions through an
 // [errclass.Observer] that it adds to the request's context: an observer the

@@ -56,19 +56,14 @@ func (l *requestLayer) RoundTrip(req *http.Request) (*http.Response, error) {
 	if tracer != nil {
 		route := t.route(req)
 		obs.name = t.spanName(req, route)
-		// The request's attributes live in obs, not in a slice of their
-		// own, capped so that no append reaches the end attributes that
-		// follow them in obs.kv. The span starts with those the
-		// conventions ask samplers be given, and gets url.template (the
-		// last) with the outcome: each attribute at the start costs two
-		// copies, and the first at the end doubles the SDK's slice.
-		n := len(appendRequestAttrs(obs.kv[:0], req, route))
-		obs.attrs = obs.kv[:n:n]
-		if route != "" {
-			n--
-		}
-		obs.started = n
-		ctx, span = tracer.Start(ctx, obs.name, kindInternal, trace.WithAttributes(obs.kv[:n]...))
+		obs.desc, obs.described = describeRequest(req, route), true
+		// The span starts with what samplers are given (method, url.full)
+		// and gets the rest with the outcome. It leaves server.address and
+		// server.port to its attempts' client spans, where the conventions
+		// ask for them: each attribute given at the start costs two more
+		// copies, and the SDK's slice grows when the end ones arrive.
+		obs.started = len(obs.desc.appendSampling(obs.kv[:0]))
+		ctx, span = tracer.Start(ctx, obs.name, kindInternal, trace.WithAttributes(obs.kv[:obs.started]...))
 	}
 	obs.Context, obs.span = ctx, span
 	// obs is the context too: it carries itself under requestKey for the
@@ -88,7 +83,10 @@ func (l *requestLayer) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	// The outcome's attributes, set now in one call (each takes the span's
 	// lock) from obs.kv, after the start attributes: no slice of their own.
-	end := obs.kv[obs.started:len(obs.attrs)]
+	end := obs.kv[obs.started:obs.started:len(obs.kv)]
+	if obs.desc.template != "" {
+		end = append(end, semconv.URLTemplate(obs.desc.template))
+	}
 	end = append(end, attrAttempts.Int(obs.retries+1), attrClass.String(out.Class.String()))
 	if err != nil {
 		end = append(end, semconv.ErrorTypeKey.String(errorType(out, err)))
@@ -166,15 +164,18 @@ type requestObserver struct {
 	span    trace.Span
 	retries int
 
-	// The request's span name and attributes, for its attempts' spans to
-	// reuse: attempts share the request's URL and method. attrs is
-	// kv[:len(attrs)]; the span's end attributes follow it in kv.
-	url     *url.URL
-	method  string
-	name    string
-	attrs   []attribute.KeyValue
-	started int                                     // how many of attrs the span started with
-	kv      [maxRequestAttrs + 4]attribute.KeyValue // 4: attempts, class, status, error.type
+	// The request's span name and description, for its attempts' spans to
+	// reuse: attempts share the request's URL and method.
+	url       *url.URL
+	method    string
+	name      string
+	desc      request
+	described bool // desc and name are set
+
+	// The request span's attributes: kv[:started] it started with, then
+	// those set with the outcome.
+	started int
+	kv      [3 + 5]attribute.KeyValue // method (2), url.full; url.template, attempts, class, status, error.type
 }
 
 // requestKey is the context key under which a requestObserver finds
@@ -190,16 +191,17 @@ func (o *requestObserver) Value(key any) any {
 	return o.Context.Value(key)
 }
 
-// describe returns the span name and request attributes for req, reusing
+// describe returns the span name and description of req, reusing
 // those of its request layer when req is one of that request's attempts
 // (they share the URL, by pointer).
-func (t *Tracer) describe(req *http.Request) (string, []attribute.KeyValue) {
+func (t *Tracer) describe(req *http.Request) (string, *request) {
 	if o, ok := req.Context().Value(requestKey{}).(*requestObserver); ok &&
-		o.t == t && o.attrs != nil && o.url == req.URL && o.method == req.Method {
-		return o.name, o.attrs
+		o.t == t && o.described && o.url == req.URL && o.method == req.Method {
+		return o.name, &o.desc
 	}
 	route := t.route(req)
-	return t.spanName(req, route), requestAttrs(req, route)
+	d := describeRequest(req, route)
+	return t.spanName(req, route), &d
 }
 
 func (o *requestObserver) Retrying(last errclass.Outcome, next errclass.Attempt) {

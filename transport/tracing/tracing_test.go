@@ -627,3 +627,87 @@ func TestAttemptSpanCarriesIdempotencyKey(t *testing.T) {
 		t.Errorf("attempt spans' resilient.idempotency_key = %q, want %q", got, want)
 	}
 }
+
+// startAttrs is a sampler that samples everything and keeps the attributes
+// each span started with, by span kind.
+type startAttrs struct {
+	mu    sync.Mutex
+	attrs map[trace.SpanKind][]attribute.KeyValue
+}
+
+func (s *startAttrs) ShouldSample(p sdktrace.SamplingParameters) sdktrace.SamplingResult {
+	s.mu.Lock()
+	s.attrs[p.Kind] = slices.Clone(p.Attributes)
+	s.mu.Unlock()
+	return sdktrace.SamplingResult{Decision: sdktrace.RecordAndSample}
+}
+
+func (s *startAttrs) Description() string { return "startAttrs" }
+
+// A sampler deciding on the request span is given its method and redacted
+// url.full (an unknown method as _OTHER with the original alongside); the
+// request span leaves server.address and server.port to its attempts'
+// client spans, which carry every attribute the conventions ask of them.
+func TestSamplerSeesRequestAttributes(t *testing.T) {
+	sampler := &startAttrs{attrs: map[trace.SpanKind][]attribute.KeyValue{}}
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sampler), sdktrace.WithSpanProcessor(rec))
+	defer tp.Shutdown(context.Background())
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	defer srv.Close()
+	tr := tracing.New(tracing.Config{TracerProvider: tp, Route: func(*http.Request) string { return "/v1/jobs/{id}" }})
+	rt := tr.Around(retry.Middleware(retry.Policy{}))(srv.Client().Transport)
+	for _, method := range []string{http.MethodGet, "FETCH"} {
+		clear(sampler.attrs)
+		rec.Reset()
+		req := httptest.NewRequest(method, srv.URL+"/v1/jobs/7?token=s3cret", nil)
+		resp, err := rt.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+
+		want := map[attribute.Key]string{"http.request.method": method, "url.full": srv.URL + "/v1/jobs/7?token=REDACTED"}
+		if method == "FETCH" {
+			want["http.request.method"], want["http.request.method_original"] = "_OTHER", "FETCH"
+		}
+		var request, attempt sdktrace.ReadOnlySpan
+		for _, s := range rec.Ended() {
+			switch s.SpanKind() {
+			case trace.SpanKindInternal:
+				request = s
+			case trace.SpanKindClient:
+				attempt = s
+			}
+		}
+		if request == nil || attempt == nil {
+			t.Fatalf("%s: spans %v", method, rec.Ended())
+		}
+		started := attrs(sampler.attrs[trace.SpanKindInternal])
+		if len(started) != len(want) {
+			t.Errorf("%s: the request span started with %v, want %v", method, started, want)
+		}
+		for k, v := range want {
+			if started[k].AsString() != v {
+				t.Errorf("%s: sampler saw %s = %q, want %q", method, k, started[k].AsString(), v)
+			}
+		}
+		ended := attrs(request.Attributes())
+		if _, ok := ended["server.address"]; ok {
+			t.Errorf("%s: the request span repeats server.address: %v", method, ended)
+		}
+		if ended["url.template"].AsString() != "/v1/jobs/{id}" || ended["http.response.status_code"].AsInt64() != 200 {
+			t.Errorf("%s: request span attributes %v", method, ended)
+		}
+		a := attrs(attempt.Attributes())
+		for k, v := range want {
+			if a[k].AsString() != v {
+				t.Errorf("%s: attempt span %s = %q, want %q", method, k, a[k].AsString(), v)
+			}
+		}
+		if a["server.address"].AsString() != "127.0.0.1" || a["server.port"].AsInt64() == 0 || a["url.template"].AsString() != "/v1/jobs/{id}" {
+			t.Errorf("%s: attempt span attributes %v", method, a)
+		}
+	}
+}
