@@ -622,22 +622,16 @@ func TestHedgeLoserNotCountedByBreaker(t *testing.T) {
 // attempt of every tenth request stalls: every request gets its own
 // answer, every stalled attempt is canceled (none waits out its stall),
 // each stalled request is won by a hedge, and (with goleak in TestMain)
-// nothing is left behind. Stalls are chosen per request, not by a global
-// hit count, so a hedge never stalls too: on a slow machine hedges and
-// first attempts interleave, and a counter would make some requests stall
-// on every attempt.
+// nothing is left behind. Stalls are chosen by request and attempt number
+// (sent in a header by the base transport), not by a global hit count or
+// arrival order: on a slow machine hedges and first attempts interleave,
+// and a hedge may reach the server before the attempt it hedges.
 func TestHedgeConcurrent(t *testing.T) {
 	const n = 200
 	var stalled, canceled, waitedOut atomic.Int32
-	var mu sync.Mutex
-	seen := map[string]int{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		i := r.URL.Query().Get("i")
-		mu.Lock()
-		seen[i]++
-		first := seen[i] == 1
-		mu.Unlock()
-		if first && strings.HasSuffix(i, "0") {
+		if r.Header.Get("X-Attempt") == "1" && strings.HasSuffix(i, "0") {
 			stalled.Add(1)
 			select {
 			case <-r.Context().Done():
@@ -652,8 +646,13 @@ func TestHedgeConcurrent(t *testing.T) {
 	defer srv.Close()
 	base := &http.Transport{MaxIdleConnsPerHost: n}
 	defer base.CloseIdleConnections()
+	numbered := roundTripperFunc(func(r *http.Request) (*http.Response, error) {
+		r = r.Clone(r.Context())
+		r.Header.Set("X-Attempt", fmt.Sprint(errclass.AttemptFromContext(r.Context()).Number))
+		return base.RoundTrip(r)
+	})
 	rec := &hedgeRecorder{}
-	tr := New(base, Policy{Hedge: HedgePolicy{Delay: 250 * time.Millisecond, Max: 2}, Observer: rec,
+	tr := New(numbered, Policy{Hedge: HedgePolicy{Delay: 250 * time.Millisecond, Max: 2}, Observer: rec,
 		SharedBudget: NewBudget(2, 100, 10*time.Second)}) // room for every hedge: -race on 2 cores is slow
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
