@@ -61,8 +61,53 @@ const giveUpsDescription = "Retryable failures not retried, by resilient.retry.s
 // boundaries for http.client.request.duration.
 var durationBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
 
-// maxGaugedBreakers bounds the breakers the state gauge reports.
-const maxGaugedBreakers = 1000
+// maxGauged bounds the keys each gauge reports (breaker names, credits
+// keys).
+const maxGauged = 1000
+
+// lastValues holds the last value of each key an observable gauge reports,
+// for at most maxGauged keys: when full, a new key takes the place of the
+// key updated longest ago, one whose value is idle (a closed breaker) first.
+// A key that came back after being dropped is reported again. The zero
+// value is ready to use.
+type lastValues struct {
+	m   map[string]lastValue
+	seq uint64
+}
+
+type lastValue struct {
+	v   int64
+	seq uint64 // when v was set
+}
+
+// set records v for key. idle, if not nil, says which values are
+// dropped first.
+func (g *lastValues) set(key string, v int64, idle func(int64) bool) {
+	if g.m == nil {
+		g.m = make(map[string]lastValue)
+	}
+	g.seq++
+	if _, known := g.m[key]; !known && len(g.m) >= maxGauged {
+		g.evict(idle)
+	}
+	g.m[key] = lastValue{v, g.seq}
+}
+
+// evict drops the key updated longest ago, among the idle ones when there
+// are any. It walks every key: it runs only when a new key arrives at a
+// full gauge.
+func (g *lastValues) evict(idle func(int64) bool) {
+	var oldest string
+	var oldestSeq uint64
+	oldestIdle, found := false, false
+	for k, e := range g.m {
+		isIdle := idle != nil && idle(e.v)
+		if !found || isIdle && !oldestIdle || isIdle == oldestIdle && e.seq < oldestSeq {
+			oldest, oldestSeq, oldestIdle, found = k, e.seq, isIdle, true
+		}
+	}
+	delete(g.m, oldest)
+}
 
 // instruments are the metrics a Tracer records. Every recording first asks
 // Enabled, so no-op instruments cost no allocation.
@@ -82,8 +127,8 @@ type instruments struct {
 	hedges          metric.Int64Counter
 
 	mu        sync.Mutex
-	states    map[string]int64 // breaker name → its BreakerState
-	remaining map[string]int64 // credits latch key → the last count of credits left
+	states    lastValues // breaker name → its BreakerState
+	remaining lastValues // credits latch key → the last count of credits left
 }
 
 func newInstruments(m metric.Meter) *instruments {
@@ -121,16 +166,14 @@ func newInstruments(m metric.Meter) *instruments {
 		metric.WithUnit("{request}"), metric.WithDescription("Requests refused, not sent, because no slot of their concurrency limit came free within its queue wait, by resilient.limit.key."))
 	in.hedges, _ = m.Int64Counter("resilient.client.hedges",
 		metric.WithUnit("{hedge}"), metric.WithDescription("Hedges sent (attempts sent while an earlier one still waited), by resilient.hedge.won: whether the hedge's answer was the one the caller got."))
-	in.states = make(map[string]int64)
-	in.remaining = make(map[string]int64)
 	if left, err := m.Int64ObservableGauge("resilient.credits.remaining",
 		metric.WithUnit("{credit}"), metric.WithDescription("Credits left, as the last response of each route reported them "+
 			"(credits.Policy.RemainingHeader or RemainingField).")); err == nil {
 		m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 			in.mu.Lock()
 			defer in.mu.Unlock()
-			for key, n := range in.remaining {
-				o.ObserveInt64(left, n, metric.WithAttributes(attrCreditsKey.String(key)))
+			for key, e := range in.remaining.m {
+				o.ObserveInt64(left, e.v, metric.WithAttributes(attrCreditsKey.String(key)))
 			}
 			return nil
 		}, left)
@@ -142,8 +185,8 @@ func newInstruments(m metric.Meter) *instruments {
 		m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 			in.mu.Lock()
 			defer in.mu.Unlock()
-			for name, v := range in.states {
-				o.ObserveInt64(state, v, metric.WithAttributes(attrBreaker.String(name)))
+			for name, e := range in.states.m {
+				o.ObserveInt64(state, e.v, metric.WithAttributes(attrBreaker.String(name)))
 			}
 			return nil
 		}, state)
@@ -151,15 +194,17 @@ func newInstruments(m metric.Meter) *instruments {
 	return in
 }
 
-// creditsRemaining records key's last count for the gauge; at most
-// maxGaugedBreakers keys are kept (credits bounds its keys the same way).
+// creditsRemaining records key's last count for the gauge (see
+// lastValues: the keys updated longest ago make room for new ones).
 func (in *instruments) creditsRemaining(key string, n int64) {
 	in.mu.Lock()
-	if _, known := in.remaining[key]; known || len(in.remaining) < maxGaugedBreakers {
-		in.remaining[key] = n
-	}
+	in.remaining.set(key, n, nil)
 	in.mu.Unlock()
 }
+
+// closedBreaker says which breaker states the gauge drops first: a closed
+// breaker's absence hides nothing.
+func closedBreaker(v int64) bool { return v == int64(BreakerClosed) }
 
 // pacing records a wait (refused false) or a refusal of the pacing layer:
 // an event on the attempt's span in ctx, if it records, and the metric.
@@ -223,9 +268,7 @@ func (t *Tracer) LimitRefused(ctx context.Context, key string, d time.Duration) 
 func (in *instruments) breakerChanged(name string, from, to BreakerState) {
 	if to.valid() {
 		in.mu.Lock()
-		if _, known := in.states[name]; known || len(in.states) < maxGaugedBreakers {
-			in.states[name] = int64(to)
-		}
+		in.states.set(name, int64(to), closedBreaker)
 		in.mu.Unlock()
 	}
 	ctx := context.Background()

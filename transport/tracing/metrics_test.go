@@ -13,6 +13,7 @@ import (
 
 	"github.com/resilient-http/resilient/transport/retry"
 	"github.com/resilient-http/resilient/transport/tracing"
+	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -153,5 +154,78 @@ func TestPacingEventsAndMetrics(t *testing.T) {
 	}
 	if len(refusals) != 2 || refusals["https://api.test"] != 1 || refusals["https://other.test"] != 1 {
 		t.Errorf("resilient.pacing.refusals = %v, want one per key", refusals)
+	}
+}
+
+// gaugePoints returns the points of the int64 gauge name read from reader,
+// by the value of the attribute key.
+func gaugePoints(t *testing.T, reader *sdkmetric.ManualReader, name, key string) map[string]int64 {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	points := map[string]int64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name != name {
+				continue
+			}
+			g, _ := m.Data.(metricdata.Gauge[int64])
+			for _, p := range g.DataPoints {
+				v, _ := p.Attributes.Value(attribute.Key(key))
+				points[v.AsString()] = p.Value
+			}
+		}
+	}
+	return points
+}
+
+// The gauges stay bounded under a flood of keys and keep reporting what
+// matters: a credits key seen after 1000 others is reported (the one
+// updated longest ago makes room), and a flood of closed breakers never
+// pushes an open one out of the state gauge.
+func TestGaugesBoundedKeepRecentAndOpen(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer mp.Shutdown(context.Background())
+	tr := tracing.New(tracing.Config{MeterProvider: mp, TracerProvider: noop.NewTracerProvider()})
+
+	for i := range 1500 {
+		tr.CreditsRemaining(fmt.Sprintf("POST /v1/lists/%d", i), int64(i))
+	}
+	tr.CreditsRemaining("POST /v1/lists/700", 7) // updated: now the most recent
+	tr.CreditsRemaining("POST /v1/enhance", 0)
+	left := gaugePoints(t, reader, "resilient.credits.remaining", "resilient.credits.key")
+	if len(left) != 1000 {
+		t.Errorf("credits gauge reports %d keys, want 1000", len(left))
+	}
+	if n, ok := left["POST /v1/enhance"]; !ok || n != 0 {
+		t.Errorf("the newest key is not reported (%v, %v): the gauge kept the first keys it saw", n, ok)
+	}
+	if n, ok := left["POST /v1/lists/700"]; !ok || n != 7 {
+		t.Errorf("a key updated recently was dropped or is stale: %v, %v", n, ok)
+	}
+	// 1500 keys into 1000 places dropped 0..499; the enhance key took 500's.
+	if _, ok := left["POST /v1/lists/500"]; ok {
+		t.Error("the key updated longest ago was kept over newer ones")
+	}
+	if _, ok := left["POST /v1/lists/501"]; !ok {
+		t.Error("a key was dropped before the one updated longest ago")
+	}
+
+	tr.BreakerStateChanged("api.partner.example", tracing.BreakerClosed, tracing.BreakerOpen)
+	for i := range 1500 {
+		tr.BreakerStateChanged(fmt.Sprintf("host-%d", i), tracing.BreakerHalfOpen, tracing.BreakerClosed)
+	}
+	states := gaugePoints(t, reader, "resilient.breaker.state", "resilient.breaker.name")
+	if len(states) != 1000 {
+		t.Errorf("state gauge reports %d breakers, want 1000", len(states))
+	}
+	if v, ok := states["api.partner.example"]; !ok || v != int64(tracing.BreakerOpen) {
+		t.Errorf("the open breaker's state = %v, %v: pushed out by closed ones", v, ok)
+	}
+	if _, ok := states["host-1499"]; !ok {
+		t.Error("the newest closed breaker is not reported")
 	}
 }
