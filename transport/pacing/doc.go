@@ -23,7 +23,11 @@
 // once with an [*Error] carrying the wait it refused; it is an
 // [errclass.Refusal], so retry does not retry it. A request whose context
 // ends while it waits returns the context's error. Nothing is sent in
-// either case. A window only ever grows; the longest of the signals in one
+// either case. A hedge (an attempt whose [errclass.Attempt] has Hedge set)
+// never waits: it would leave with the attempt it hedges when the window
+// opens, a second request to a server that asked for fewer, so it is
+// refused at once instead, and retry sends no further hedge. A window only
+// ever grows; the longest of the signals in one
 // response counts; one longer than [Policy.MaxWindow] (5 minutes) counts as that long;
 // malformed values are ignored.
 //

@@ -13,8 +13,8 @@ var ErrThrottled = errors.New("pacing: throttled")
 
 // Error is returned, with no response, for a request that would have had to
 // wait longer than [Policy.MaxWait], or past its context's deadline, for
-// its key's window to end (or for a token of [Policy.Rate]). Nothing was
-// sent.
+// its key's window to end (or for a token of [Policy.Rate]), and for a
+// hedge that would have had to wait at all. Nothing was sent.
 //
 // It matches [ErrThrottled] through errors.Is and implements
 // [errclass.Refusal], so retry does not retry it (unless its policy waits
@@ -30,8 +30,11 @@ type Error struct {
 	// Until is when that wait would have ended.
 	Until time.Time
 	// Deadline reports that the request's context deadline would have
-	// passed first; otherwise the wait was longer than MaxWait.
+	// passed first; otherwise the wait was longer than MaxWait, or the
+	// request was a hedge.
 	Deadline bool
+
+	hedge bool // a hedge, which never waits
 }
 
 // Error describes the refusal, e.g. "pacing: https://api.example.com is
@@ -44,8 +47,11 @@ func (e *Error) Error() string {
 		d = d.Round(time.Millisecond)
 	}
 	why := "longer than allowed"
-	if e.Deadline {
+	switch {
+	case e.Deadline:
 		why = "past the request's deadline"
+	case e.hedge:
+		why = "a hedge does not wait"
 	}
 	return fmt.Sprintf("pacing: %s is throttled for %v (%s); not sent", e.Key, d, why)
 }

@@ -101,11 +101,19 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return t.send(req, key)
 }
 
-// wait holds req back for d, or refuses it if d is too long.
+// wait holds req back for d, or refuses it if d is too long, or if req is
+// a hedge: a hedge waiting here would leave with the attempt it hedges,
+// when the window opens, and hit a server that asked for fewer requests
+// twice. Refused, it is no answer, and retry sends no further hedge.
 func (t *Transport) wait(req *http.Request, key string, d time.Duration, now time.Time) error {
 	ctx := req.Context()
 	if d > t.s.p.MaxWait {
 		return t.refuse(req, key, d, now, false)
+	}
+	if errclass.AttemptFromContext(ctx).Hedge {
+		err := t.refuse(req, key, d, now, false)
+		err.hedge = true
+		return err
 	}
 	if dl, ok := ctx.Deadline(); ok && !now.Add(d).Before(dl) {
 		return t.refuse(req, key, d, now, true)
@@ -128,7 +136,7 @@ func sleep(ctx context.Context, d time.Duration, req *http.Request) error {
 	}
 }
 
-func (t *Transport) refuse(req *http.Request, key string, d time.Duration, now time.Time, deadline bool) error {
+func (t *Transport) refuse(req *http.Request, key string, d time.Duration, now time.Time, deadline bool) *Error {
 	closeBody(req)
 	if f := t.s.p.OnRefuse; f != nil {
 		f(req.Context(), key, d)

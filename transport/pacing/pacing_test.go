@@ -542,3 +542,26 @@ func TestMaxWindowCapsLongHints(t *testing.T) {
 		t.Fatalf("server saw %d requests, want 2", n)
 	}
 }
+
+// A hedge that would have to wait is refused at once: it would leave
+// with the attempt it hedges. Other requests still wait. Mutation:
+// letting hedges wait as other requests do fails.
+func TestHedgeRefusedInsteadOfWaiting(t *testing.T) {
+	srv, arrivals := scripted(t, 200, nil)
+	pt := pacing.New(srv.Client().Transport, pacing.Policy{Rate: 20, Burst: 1})
+	defer pt.CloseIdleConnections()
+	if _, err := get(t, pt, context.Background(), srv.URL); err != nil { // spends the burst
+		t.Fatal(err)
+	}
+	hedge := errclass.WithAttempt(context.Background(), errclass.Attempt{Number: 2, Hedge: true})
+	var pe *pacing.Error
+	if _, err := get(t, pt, hedge, srv.URL); !errors.As(err, &pe) || pe.Deadline || !strings.Contains(pe.Error(), "hedge") {
+		t.Fatalf("hedge needing a token = %v, want a *pacing.Error saying it was a hedge", err)
+	}
+	if _, err := get(t, pt, context.Background(), srv.URL); err != nil { // waits for its token
+		t.Fatal(err)
+	}
+	if n := len(arrivals()); n != 2 {
+		t.Errorf("server saw %d requests, want 2 (not the hedge)", n)
+	}
+}

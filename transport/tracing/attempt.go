@@ -2,6 +2,7 @@ package tracing
 
 import (
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/resilient-http/resilient/transport/errclass"
@@ -60,10 +61,12 @@ func (l *attemptLayer) RoundTrip(req *http.Request) (*http.Response, error) {
 		name, end.req = t.describe(req)
 		end.attempt = errclass.AttemptFromContext(ctx)
 		ctx, span = tracer.Start(ctx, name, clientStart...)
-		if k := req.Header.Get("Idempotency-Key"); k != "" && span.IsRecording() {
+		if span.IsRecording() {
 			// The key the server deduplicates by (the caller's, or the
 			// idempotency layer's): the same on every attempt of a request.
-			span.SetAttributes(attrIdempotencyKey.String(k))
+			if k := idempotencyKey(req.Header); k != "" {
+				span.SetAttributes(attrIdempotencyKey.String(k))
+			}
 		}
 		if end.attempt.Hedge {
 			// Sent while an earlier attempt still waited: say so, and after
@@ -128,4 +131,21 @@ func (t *Tracer) measureAttempt(r *http.Request, out errclass.Outcome, err error
 	if out.Refused && t.inst.fastFails.Enabled(ctx) {
 		t.inst.fastFails.Add(ctx, 1, metric.WithAttributes(semconv.ErrorTypeKey.String(errorType(out, err))))
 	}
+}
+
+// idempotencyKey returns the key h carries under either name that
+// [errclass.HasIdempotencyKey] honours, in any case: net/http sends a name
+// set directly in the map as it is. "" when there is none.
+func idempotencyKey(h http.Header) string {
+	for _, name := range [...]string{"Idempotency-Key", "X-Idempotency-Key"} {
+		if v := h[name]; len(v) > 0 {
+			return v[0]
+		}
+	}
+	for k, v := range h {
+		if len(v) > 0 && (strings.EqualFold(k, "Idempotency-Key") || strings.EqualFold(k, "X-Idempotency-Key")) {
+			return v[0]
+		}
+	}
+	return ""
 }

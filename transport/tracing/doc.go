@@ -30,7 +30,7 @@
 // stopped (an [errclass.StopReason]: budget_exhausted, max_elapsed...),
 // refusals by an open breaker, a 402 latch, a throttle window or a
 // concurrency limit, waits for a throttle window (pacing.wait) or a limit's
-// slot (limit.wait), the Idempotency-Key an attempt carried
+// slot (limit.wait), the Idempotency-Key (or X-Idempotency-Key) an attempt carried
 // (resilient.idempotency_key), hedges (a hedge event on a hedge's attempt
 // span; the counter resilient.client.hedges by resilient.hedge.won), and the
 // error body's detail (bounded). The request and attempt spans end when their response body is
