@@ -2,7 +2,8 @@
 // in flight at once per key (a host, or a route of a host): at most
 // [Policy.Max] go at once, the next ones queue, in order of arrival, for at
 // most [Policy.MaxWait], and a request still queued then is refused with
-// an [*Error], not sent.
+// an [*Error], not sent. A hedge (an attempt whose [errclass.Attempt] says
+// Hedge) never queues: with no free slot it is refused at once.
 //
 // A request holds its slot from the moment it is sent until its response
 // body ends: read to io.EOF, failed, or closed. A request that fails

@@ -12,7 +12,8 @@ import (
 var ErrLimited = errors.New("limit: too many requests in flight")
 
 // Error is returned, with no response, for a request that found no free
-// slot within [Policy.MaxWait]. Nothing was sent.
+// slot within [Policy.MaxWait], and for a hedge that found no free slot at
+// once (a hedge never queues). Nothing was sent.
 //
 // It matches [ErrLimited] through errors.Is and implements
 // [errclass.Refusal], so retry does not retry it (unless its policy waits
@@ -27,11 +28,16 @@ type Error struct {
 	Limit int
 	// Waited is how long the request queued.
 	Waited time.Duration
+
+	hedge bool // a hedge, which never queues
 }
 
 // Error describes the refusal, e.g. "limit: https://api.example.com has 5
 // requests in flight, no slot within 1s; not sent".
 func (e *Error) Error() string {
+	if e.hedge {
+		return fmt.Sprintf("limit: %s has %d requests in flight, and a hedge does not queue; not sent", e.Key, e.Limit)
+	}
 	return fmt.Sprintf("limit: %s has %d requests in flight, no slot within %v; not sent",
 		e.Key, e.Limit, e.Waited.Round(time.Millisecond))
 }

@@ -127,6 +127,7 @@ var errGone = errors.New("limit: gate evicted")
 func (t *Transport) queue(req *http.Request, k key, g *gate) (uint64, error) {
 	ctx := req.Context()
 	start := t.s.now()
+	hedge := errclass.AttemptFromContext(ctx).Hedge
 	refuse := func() error {
 		waited := t.s.now().Sub(start)
 		g.mu.Lock()
@@ -135,9 +136,12 @@ func (t *Transport) queue(req *http.Request, k key, g *gate) (uint64, error) {
 		if f := t.s.p.OnRefuse; f != nil {
 			f(ctx, k.String(), waited)
 		}
-		return &Error{Key: k.String(), Limit: limit, Waited: waited}
+		return &Error{Key: k.String(), Limit: limit, Waited: waited, hedge: hedge}
 	}
-	if t.s.p.MaxWait < 0 {
+	if t.s.p.MaxWait < 0 || hedge {
+		// A hedge never queues: queued, it adds load where every slot is
+		// taken and waits behind the requests it would overtake. Refused,
+		// it is no answer, and retry sends no further hedge.
 		return 0, refuse()
 	}
 	w := &waiter{ch: make(chan struct{})}

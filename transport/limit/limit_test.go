@@ -168,6 +168,44 @@ func TestMaxWaitRefusal(t *testing.T) {
 	}
 }
 
+// A hedge that finds every slot taken is refused at once instead of
+// queueing (it would add load where the limit is full and wait behind the
+// requests it means to overtake); an ordinary attempt in the same state
+// queues. Mutation: dropping the hedge check queues the hedge (waitQueued
+// sees it, and it waits out MaxWait).
+func TestHedgeNeverQueues(t *testing.T) {
+	tr := New(respond(200), Policy{Max: 1, MaxWait: 5 * time.Second})
+	first, err := get(t, tr, context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hedge := errclass.WithAttempt(context.Background(), errclass.Attempt{Number: 2, Hedge: true})
+	_, err = get(t, tr, hedge)
+	var le *Error
+	if !errors.As(err, &le) || le.Waited >= time.Second || queued(tr, host) != 0 {
+		t.Fatalf("hedge with every slot taken: %v (queued %d), want an *Error at once", err, queued(tr, host))
+	}
+	if !strings.Contains(err.Error(), "hedge") {
+		t.Errorf("refusal %q does not say the hedge does not queue", err)
+	}
+
+	// A retry (not a hedge) queues and gets the slot when it frees.
+	retry := errclass.WithAttempt(context.Background(), errclass.Attempt{Number: 2})
+	done := make(chan error, 1)
+	go func() {
+		resp, err := get(t, tr, retry)
+		if err == nil {
+			resp.Body.Close()
+		}
+		done <- err
+	}()
+	waitQueued(t, tr, 1)
+	first.Body.Close()
+	if err := <-done; err != nil {
+		t.Errorf("queued retry: %v", err)
+	}
+}
+
 type closeSpy struct {
 	io.Reader
 	closed atomic.Bool
@@ -180,7 +218,7 @@ func (c *closeSpy) Close() error { c.closed.Store(true); return nil }
 // freed slot at once. Mutation: not removing the waiter from the queue
 // makes the slot go to the departed request (the last get refused).
 func TestCancelWhileQueued(t *testing.T) {
-	tr := New(respond(200), Policy{Max: 1, MaxWait: time.Minute})
+	tr := New(respond(200), Policy{Max: 1, MaxWait: 5 * time.Second})
 	first, _ := get(t, tr, context.Background())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
@@ -209,7 +247,7 @@ func TestCancelWhileQueued(t *testing.T) {
 // Waiters get slots in the order they came. Mutation: granting the tail
 // first.
 func TestFIFO(t *testing.T) {
-	tr := New(respond(200), Policy{Max: 1, MaxWait: time.Minute})
+	tr := New(respond(200), Policy{Max: 1, MaxWait: 5 * time.Second})
 	first, _ := get(t, tr, context.Background())
 	order := make(chan int, 3)
 	var wg sync.WaitGroup
