@@ -277,3 +277,20 @@ func TestInjectRejectsBadRates(t *testing.T) {
 	// Latency is not in the sum.
 	resilienttest.Inject(nil, resilienttest.Faults{Latency: resilienttest.LatencyFault{Rate: 1}, Reset: resilienttest.RateFault{Rate: 1}})
 }
+
+// A reset loses the answer at once, whatever its body does: over a
+// server whose body stalls, RoundTrip must not wait for that body.
+func TestResetDoesNotWaitForBody(t *testing.T) {
+	srv := resilienttest.New(t, resilienttest.Stall(http.StatusOK, 1000, 10))
+	in := resilienttest.Inject(nil, resilienttest.Faults{Reset: resilienttest.RateFault{Rate: 1}})
+	client := &http.Client{Transport: in}
+	defer client.CloseIdleConnections()
+	resilienttest.Within(t, 5*time.Second, func() {
+		if _, err := client.Get(srv.URL); !errors.Is(err, syscall.ECONNRESET) {
+			t.Errorf("Get() err = %v, want a connection reset", err)
+		}
+	})
+	if c := in.Counts(); c.Resets != 1 {
+		t.Errorf("Counts().Resets = %d, want 1", c.Resets)
+	}
+}

@@ -33,8 +33,9 @@ const DefaultCredits = 100
 // PartnerServer imitates the partner API's error contract on a [Server]:
 //
 //   - POST /v1/enhancements takes {"persons":[{"name":…},…]}: a person
-//     without a name gets a 422 with Pydantic's body, more than 100
-//     persons a 422 too, a malformed body a 400; otherwise the batch
+//     without a name gets a 422 with Pydantic's body (a violation for
+//     each such person, by index, with its input), more than 100 persons
+//     a 422 too, a malformed body a 400; otherwise the batch
 //     spends one credit and gets 202 {"job_id":"job_N","meta":
 //     {"imports_remaining":left}}, and once credits are out, 402
 //     {"detail":"Insufficient credits"}.
@@ -176,21 +177,35 @@ func (p *PartnerServer) Hits(route string) int {
 
 func (p *PartnerServer) enhance(w http.ResponseWriter, r *http.Request) {
 	var in struct {
-		Persons []map[string]any `json:"persons"`
+		Persons json.RawMessage `json:"persons"`
 	}
-	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+	var persons []json.RawMessage
+	if json.NewDecoder(r.Body).Decode(&in) != nil || in.Persons != nil && json.Unmarshal(in.Persons, &persons) != nil {
 		detail(w, http.StatusBadRequest, "Malformed JSON body")
 		return
 	}
-	if len(in.Persons) > 100 {
-		file(w, http.StatusUnprocessableEntity, "422-too-many-persons.json")
-		return
-	}
-	for _, person := range in.Persons {
-		if _, ok := person["name"]; !ok {
-			file(w, http.StatusUnprocessableEntity, "422-missing-name.json")
+	// The 422s say what Pydantic says about this request: the length it
+	// has, or each person without a name, by index, with its input.
+	var missing []violation
+	for i, raw := range persons {
+		var person map[string]json.RawMessage
+		if json.Unmarshal(raw, &person) != nil {
+			detail(w, http.StatusBadRequest, "Malformed JSON body")
 			return
 		}
+		if _, ok := person["name"]; !ok {
+			missing = append(missing, violation{Type: "missing", Loc: []any{"body", "persons", i, "name"}, Msg: "Field required", Input: raw})
+		}
+	}
+	if n := len(persons); n > maxPersons {
+		validation(w, violation{Type: "too_long", Loc: []any{"body", "persons"},
+			Msg:   fmt.Sprintf("List should have at most %d items after validation, not %d", maxPersons, n),
+			Input: in.Persons, Ctx: &lengthCtx{"List", maxPersons, n}})
+		return
+	}
+	if missing != nil {
+		validation(w, missing...)
+		return
 	}
 	p.mu.Lock()
 	ok := p.credits > 0
@@ -245,6 +260,30 @@ func (p *PartnerServer) createList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]string{"name": in.Name})
+}
+
+// maxPersons is how many persons an enhancement request may hold.
+const maxPersons = 100
+
+// violation is one error of a Pydantic 422 body, its fields in
+// Pydantic's order.
+type violation struct {
+	Type  string          `json:"type"`
+	Loc   []any           `json:"loc"`
+	Msg   string          `json:"msg"`
+	Input json.RawMessage `json:"input"` // the request's, compacted by Marshal
+	Ctx   *lengthCtx      `json:"ctx,omitempty"`
+}
+
+// lengthCtx is the ctx of a too_long violation.
+type lengthCtx struct {
+	FieldType    string `json:"field_type"`
+	MaxLength    int    `json:"max_length"`
+	ActualLength int    `json:"actual_length"`
+}
+
+func validation(w http.ResponseWriter, vs ...violation) {
+	writeJSON(w, http.StatusUnprocessableEntity, map[string][]violation{"detail": vs})
 }
 
 func detail(w http.ResponseWriter, status int, msg string) {

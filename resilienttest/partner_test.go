@@ -3,6 +3,7 @@ package resilienttest_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -109,7 +110,11 @@ func TestPartnerScriptedFaults(t *testing.T) {
 func TestPartnerValidationAndRouting(t *testing.T) {
 	api := resilienttest.NewPartnerServer(t)
 	c := api.Client()
-	many := `{"persons":[` + strings.Repeat(`{"name":"x"},`, 100) + `{"name":"y"}]}`
+	persons := make([]string, 101) // the request the real 422 answered
+	for i := range persons {
+		persons[i] = fmt.Sprintf(`{"name":"p%d"}`, i)
+	}
+	many := `{"persons":[` + strings.Join(persons, ",") + `]}`
 	for _, tc := range []struct {
 		name, method, path, body string
 		status                   int
@@ -167,4 +172,53 @@ func equal(a, b []int) bool {
 		}
 	}
 	return true
+}
+
+// A 422 says which persons failed, as Pydantic does: every person without
+// a name, by its index, with its input; and the real length of a list
+// that is too long.
+func TestPartnerValidationNamesTheFailingPersons(t *testing.T) {
+	api := resilienttest.NewPartnerServer(t)
+	c := api.Client()
+	type violation struct {
+		Type  string          `json:"type"`
+		Loc   []any           `json:"loc"`
+		Msg   string          `json:"msg"`
+		Input json.RawMessage `json:"input"`
+		Ctx   map[string]any  `json:"ctx"`
+	}
+	persons150 := `[` + strings.Repeat(`{"name":"x"},`, 149) + `{"name":"y"}]`
+	for _, tc := range []struct {
+		name, body string
+		want       []violation
+	}{
+		{"third and fourth without a name", `{"persons":[{"name":"a"},{"name":"b"},{"email": "c@example.org"},
+{"id": 4}]}`, []violation{
+			{Type: "missing", Loc: []any{"body", "persons", 2.0, "name"}, Msg: "Field required", Input: json.RawMessage(`{"email":"c@example.org"}`)},
+			{Type: "missing", Loc: []any{"body", "persons", 3.0, "name"}, Msg: "Field required", Input: json.RawMessage(`{"id":4}`)},
+		}},
+		{"150 persons", `{"persons":` + persons150 + `}`, []violation{
+			{Type: "too_long", Loc: []any{"body", "persons"}, Msg: "List should have at most 100 items after validation, not 150",
+				Input: json.RawMessage(persons150), Ctx: map[string]any{"field_type": "List", "max_length": 100.0, "actual_length": 150.0}},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := call(t, c, "POST", api.URL+"/v1/enhancements", tc.body)
+			var out struct{ Detail []violation }
+			if err := json.Unmarshal([]byte(a.body), &out); a.status != 422 || err != nil {
+				t.Fatalf("%d %s, want 422 (%v)", a.status, a.body, err)
+			}
+			if len(out.Detail) != len(tc.want) {
+				t.Fatalf("detail = %s, want %d violations", a.body, len(tc.want))
+			}
+			for i, w := range tc.want {
+				g := out.Detail[i]
+				if g.Type != w.Type || g.Msg != w.Msg || fmt.Sprint(g.Loc) != fmt.Sprint(w.Loc) ||
+					(w.Input != nil && string(g.Input) != string(w.Input)) || (w.Ctx != nil && fmt.Sprint(g.Ctx) != fmt.Sprint(w.Ctx)) {
+					t.Errorf("violation %d = %s %v %q %v (input %.60s), want %s %v %q %v (input %.60s)",
+						i, g.Type, g.Loc, g.Msg, g.Ctx, g.Input, w.Type, w.Loc, w.Msg, w.Ctx, w.Input)
+				}
+			}
+		})
+	}
 }

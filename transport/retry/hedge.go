@@ -43,7 +43,9 @@ const (
 // hedge carries too) and whose body can be replayed are hedged; others
 // are sent as without hedging. Only the first attempt of a request is
 // hedged: when every attempt of that race fails retryably, the ordinary
-// retries follow, after their backoff, without hedges.
+// retries follow, after their backoff, without hedges. An answer that
+// asks for a wait (Retry-After) ends the hedging: the attempts in flight
+// go on, but no further hedge is sent.
 //
 // Each hedge is a copy of the request with a fresh body (GetBody), made
 // like a retry: [Policy.PrepareRetry] runs for it (its error cancels that
@@ -312,6 +314,11 @@ func (t *Transport) hedged(req *http.Request, hedges int) (*http.Response, error
 				go t.release(last)
 			}
 			last = f
+			if f.out.RetryAfter > 0 {
+				// The server asked for a wait (429 or 503 with
+				// Retry-After): a hedge sent now would ignore it.
+				hedges = len(flights) - 1
+			}
 		case <-tick:
 			a := errclass.Attempt{Number: len(flights) + 1, Delay: delay, Hedge: true}
 			f := t.hedge(req, a, results)

@@ -149,3 +149,38 @@ func TestHedgePanicBelowReachesCaller(t *testing.T) {
 	first := <-started
 	waitFor(t, "the first attempt's context to be canceled", func() bool { return first.Err() != nil })
 }
+
+// A hedge that comes back 429 with Retry-After has told the client to
+// wait: no further hedge may go out during the race (it would be a retry
+// that ignores the hint), while the attempt still in flight may yet win.
+func TestHedgeNoFurtherHedgeAfterRetryAfter(t *testing.T) {
+	rc := &racer{answer: func(r *http.Request, a errclass.Attempt) (*http.Response, error) {
+		switch a.Number {
+		case 1:
+			select {
+			case <-time.After(200 * time.Millisecond):
+				return answer(200, "first"), nil
+			case <-r.Context().Done():
+				return nil, r.Context().Err()
+			}
+		case 2:
+			resp := answer(429, "")
+			resp.Header.Set("Retry-After", "1")
+			return resp, nil
+		}
+		return answer(200, "hedge after the hint"), nil
+	}}
+	tr := New(rc, Policy{MaxAttempts: 5, Hedge: HedgePolicy{Delay: 30 * time.Millisecond, Max: 3}})
+	resp, err := tr.RoundTrip(httptest.NewRequest(http.MethodGet, "http://127.0.0.1/", nil))
+	if err != nil {
+		t.Fatalf("RoundTrip() err = %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if n := rc.calls(); n != 2 {
+		t.Errorf("%d attempts, want 2: no hedge after a Retry-After", n)
+	}
+	if string(b) != "first" {
+		t.Errorf("body = %q, want %q", b, "first")
+	}
+}
