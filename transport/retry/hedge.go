@@ -238,18 +238,27 @@ func (t *Transport) hedge(req *http.Request, a errclass.Attempt, results chan<- 
 		r = req.WithContext(actx)
 	}
 	r.Body = body
-	if t.p.PrepareRetry != nil {
-		if perr := t.p.PrepareRetry(r, a.Number); perr != nil {
-			if r.Body != nil {
-				r.Body.Close()
-			}
-			cancel()
-			return nil
-		}
+	if t.p.PrepareRetry != nil && !t.prepareHedge(r, a.Number, cancel) {
+		return nil
 	}
 	f := &flight{a: a, req: r, cancel: cancel}
 	t.fly(f, results)
 	return f
+}
+
+// prepareHedge runs PrepareRetry for hedge r. When it fails, or panics
+// (the panic goes on to the caller), r's body is closed and its context
+// released: the hedge is not sent.
+func (t *Transport) prepareHedge(r *http.Request, attempt int, cancel context.CancelFunc) (ok bool) {
+	defer func() {
+		if !ok {
+			if r.Body != nil {
+				r.Body.Close()
+			}
+			cancel()
+		}
+	}()
+	return t.p.PrepareRetry(r, attempt) == nil
 }
 
 // hedged sends req, hedging it at most hedges times, and goes on with

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -122,6 +123,50 @@ func TestHedgePrepareRetryPanicReleasesFirst(t *testing.T) {
 	first := <-started
 	waitFor(t, "the first attempt's context to be canceled", func() bool { return errors.Is(first.Err(), context.Canceled) })
 }
+
+// When PrepareRetry panics for a hedge, the hedge it was preparing is let
+// go too: its fresh body (from GetBody) closed and its context canceled,
+// not left open until the caller's context ends.
+func TestHedgePrepareRetryPanicReleasesHedge(t *testing.T) {
+	rc := &racer{answer: func(r *http.Request, a errclass.Attempt) (*http.Response, error) { return stall(r) }}
+	var hedge *http.Request
+	tr := New(rc, Policy{Hedge: HedgePolicy{Delay: 5 * time.Millisecond}, PrepareRetry: func(r *http.Request, _ int) error {
+		hedge = r
+		panic("signer bug")
+	}})
+	var bodies []*closeCounter
+	req := httptest.NewRequest(http.MethodPut, "http://127.0.0.1/", strings.NewReader("payload"))
+	req.GetBody = func() (io.ReadCloser, error) {
+		b := &closeCounter{Reader: strings.NewReader("payload")}
+		bodies = append(bodies, b)
+		return b, nil
+	}
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("PrepareRetry's panic did not reach the caller")
+			}
+		}()
+		tr.RoundTrip(req)
+	}()
+	if hedge == nil || len(bodies) != 1 {
+		t.Fatalf("PrepareRetry saw %v, GetBody called %d times; want one hedge", hedge, len(bodies))
+	}
+	if bodies[0].closed.Load() != 1 {
+		t.Errorf("the hedge's body was closed %d times, want 1", bodies[0].closed.Load())
+	}
+	if hedge.Context().Err() == nil {
+		t.Error("the hedge's context is still live")
+	}
+}
+
+// closeCounter is a body that counts its Close calls.
+type closeCounter struct {
+	io.Reader
+	closed atomic.Int32
+}
+
+func (c *closeCounter) Close() error { c.closed.Add(1); return nil }
 
 // A RoundTripper below that panics panics the caller's goroutine when
 // the request is not hedged, where the caller (or net/http's server)
