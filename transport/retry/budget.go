@@ -123,6 +123,13 @@ func (b *Budget) deposit() {
 // reads) if the budget allows it. A now older than an earlier withdrawal's
 // counts as that one's.
 func (b *Budget) withdraw(now time.Duration) bool {
+	_, ok := b.withdrawAt(now)
+	return ok
+}
+
+// withdrawAt is withdraw, also returning the time the retry was charged
+// at, for [Budget.refund].
+func (b *Budget) withdrawAt(now time.Duration) (time.Duration, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if last := time.Duration(b.last.Load()); now > last {
@@ -133,8 +140,14 @@ func (b *Budget) withdraw(now time.Duration) bool {
 	var n [budgetKinds]uint64
 	b.win.Counts(now, n[:])
 	if float64(n[kindRetry]+1) > b.ratio*float64(n[kindRequest])+b.reserve {
-		return false
+		return 0, false
 	}
 	b.win.Add(kindRetry, now)
-	return true
+	return now, true
+}
+
+// refund gives back a retry charged at at (by withdrawAt) that was never
+// sent, while it is still in its bucket.
+func (b *Budget) refund(at time.Duration) {
+	b.win.Remove(kindRetry, at)
 }

@@ -174,10 +174,11 @@ func (t *Transport) hedgeDelay(req *http.Request) (time.Duration, *latencies) {
 
 // flight is one attempt of a hedged race.
 type flight struct {
-	a      errclass.Attempt
-	req    *http.Request
-	cancel context.CancelFunc
-	start  time.Duration
+	a       errclass.Attempt
+	req     *http.Request
+	cancel  context.CancelFunc
+	start   time.Duration
+	charged time.Duration // a hedge: when its retry was charged to the budget
 
 	// Set by the flight's goroutine before it hands the flight back.
 	resp     *http.Response
@@ -223,11 +224,16 @@ func (t *Transport) fly(f *flight, results chan<- *flight) {
 // the body and PrepareRetry allow: nil otherwise.
 func (t *Transport) hedge(req *http.Request, a errclass.Attempt, results chan<- *flight) *flight {
 	ctx := req.Context()
-	if ctx.Err() != nil || !t.p.SharedBudget.withdraw(t.clock()) {
+	if ctx.Err() != nil {
+		return nil
+	}
+	charged, ok := t.p.SharedBudget.withdrawAt(t.clock())
+	if !ok {
 		return nil
 	}
 	body, err := replayBody(req)
 	if err != nil {
+		t.p.SharedBudget.refund(charged) // nothing sent
 		return nil
 	}
 	actx, cancel := context.WithCancel(errclass.WithAttempt(ctx, a))
@@ -238,24 +244,26 @@ func (t *Transport) hedge(req *http.Request, a errclass.Attempt, results chan<- 
 		r = req.WithContext(actx)
 	}
 	r.Body = body
-	if t.p.PrepareRetry != nil && !t.prepareHedge(r, a.Number, cancel) {
+	if t.p.PrepareRetry != nil && !t.prepareHedge(r, a.Number, cancel, charged) {
 		return nil
 	}
-	f := &flight{a: a, req: r, cancel: cancel}
+	f := &flight{a: a, req: r, cancel: cancel, charged: charged}
 	t.fly(f, results)
 	return f
 }
 
 // prepareHedge runs PrepareRetry for hedge r. When it fails, or panics
-// (the panic goes on to the caller), r's body is closed and its context
-// released: the hedge is not sent.
-func (t *Transport) prepareHedge(r *http.Request, attempt int, cancel context.CancelFunc) (ok bool) {
+// (the panic goes on to the caller), r's body is closed, its context
+// released and the retry charged for it at charged refunded: the hedge is
+// not sent.
+func (t *Transport) prepareHedge(r *http.Request, attempt int, cancel context.CancelFunc, charged time.Duration) (ok bool) {
 	defer func() {
 		if !ok {
 			if r.Body != nil {
 				r.Body.Close()
 			}
 			cancel()
+			t.p.SharedBudget.refund(charged)
 		}
 	}()
 	return t.p.PrepareRetry(r, attempt) == nil
@@ -306,9 +314,11 @@ func (t *Transport) hedged(req *http.Request, hedges int) (*http.Response, error
 				panic(f.panicked) // the deferred cleanup lets the others go
 			}
 			if f.a.Hedge && f.out.Refused {
-				// Refused below (an open or half-open breaker, pacing):
-				// nothing was sent, so this is no answer. The others go
-				// on; the layer would refuse further hedges too.
+				// Refused below (an open or half-open breaker, pacing,
+				// a full limit): nothing was sent, so this is no answer
+				// and costs no retry. The others go on; the layer would
+				// refuse further hedges too.
+				t.p.SharedBudget.refund(f.charged)
 				go t.release(f)
 				hedges = len(flights) - 1
 				continue

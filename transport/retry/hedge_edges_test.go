@@ -229,3 +229,47 @@ func TestHedgeNoFurtherHedgeAfterRetryAfter(t *testing.T) {
 		t.Errorf("body = %q, want %q", b, "first")
 	}
 }
+
+// A hedge that a layer below refuses, or that PrepareRetry cancels, sent
+// nothing: the retry it was charged to the budget is given back. With
+// room for one retry in the window, three hedged requests whose hedges are
+// refused still leave it for a request that needs a retry. Mutation: no
+// refund leaves the budget empty (the 500 is the answer).
+func TestHedgeNotSentRefundsBudget(t *testing.T) {
+	var calls atomic.Int32
+	rc := &racer{answer: func(r *http.Request, a errclass.Attempt) (*http.Response, error) {
+		if r.URL.Path == "/retry" {
+			if calls.Add(1) == 1 {
+				return answer(500, "boom"), nil
+			}
+			return answer(200, "second"), nil
+		}
+		if a.Hedge {
+			return nil, refusal{}
+		}
+		select {
+		case <-time.After(40 * time.Millisecond):
+			return answer(200, "first"), nil
+		case <-r.Context().Done():
+			return nil, r.Context().Err()
+		}
+	}}
+	budget := NewBudget(0, 0.01, 100*time.Second) // one retry per window, no ratio
+	tr := New(rc, Policy{Hedge: HedgePolicy{Delay: 5 * time.Millisecond}, SharedBudget: budget, BaseDelay: time.Millisecond})
+	for i := range 3 {
+		resp, err := tr.RoundTrip(httptest.NewRequest(http.MethodGet, "http://127.0.0.1/slow", nil))
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	resp, err := tr.RoundTrip(httptest.NewRequest(http.MethodGet, "http://127.0.0.1/retry", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("status %d after refused hedges: their retries were not given back", resp.StatusCode)
+	}
+}

@@ -108,6 +108,26 @@ func (c *Counter) Add(kind int, now time.Duration) {
 	}
 }
 
+// Remove takes back one event of kind recorded at now: the bucket of now
+// counts one fewer, if it still counts for now's slot and holds any. It
+// panics if kind is out of range.
+func (c *Counter) Remove(kind int, now time.Duration) {
+	if c.n == 0 {
+		return
+	}
+	s := c.slot(now)
+	w := &c.words[uint64(kind)*c.n+s%c.n]
+	for {
+		old := w.Load()
+		if old>>countBits != s || old&MaxCount == 0 {
+			return // the event has left the window, or was never counted
+		}
+		if w.CompareAndSwap(old, old-1) {
+			return
+		}
+	}
+}
+
 // Counts stores in into[k] the events of kind k in the window ending at
 // now, for each k below both len(into) and the Counter's kinds.
 func (c *Counter) Counts(now time.Duration, into []uint64) {

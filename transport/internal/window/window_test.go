@@ -230,3 +230,31 @@ func BenchmarkCounts(b *testing.B) {
 		c.Counts(Now(), n[:])
 	}
 }
+
+// Remove takes back one event of its bucket while the bucket still counts
+// that slot; an event that has left the window, or a bucket of another
+// kind or with nothing counted, is left alone (counts never go below 0).
+func TestRemove(t *testing.T) {
+	start := time.Hour
+	c := New(10*time.Second, 10, 2)
+	c.Add(a, start)
+	c.Add(a, start)
+	c.Add(b, start)
+	c.Remove(a, start+500*time.Millisecond) // same bucket
+	if got := counts(&c, start+time.Second); got != [2]uint64{1, 1} {
+		t.Fatalf("after one Remove: %v, want [1 1]", got)
+	}
+	c.Remove(a, start+time.Second) // another bucket, nothing there
+	c.Remove(a, start)
+	c.Remove(a, start) // nothing left: stays 0
+	if got := counts(&c, start+time.Second); got != [2]uint64{0, 1} {
+		t.Fatalf("after removing more than was added: %v, want [0 1]", got)
+	}
+	c.Add(b, start+11*time.Second) // the bucket moves on to a later slot
+	c.Remove(b, start)             // an event from the slot it left: no effect
+	if got := counts(&c, start+11*time.Second); got != [2]uint64{0, 1} {
+		t.Fatalf("a Remove for a slot the bucket left took from the new one: %v, want [0 1]", got)
+	}
+	var zero Counter
+	zero.Remove(a, start) // the zero Counter counts nothing: no panic
+}
