@@ -156,7 +156,7 @@ func ParseConfig(data []byte) (Config, error) {
 				return Config{}, &ConfigError{Field: path, Err: err}
 			}
 		} else if err := register(mux, pattern); err != nil {
-			return Config{}, &ConfigError{Field: path, Err: errors.New(strings.TrimPrefix(err.Error(), "transport: "))}
+			return Config{}, &ConfigError{Field: path, Err: err}
 		}
 		p := def
 		// Shared unless the endpoint names "breaker" or "budget".
@@ -741,12 +741,12 @@ func (c Config) MarshalJSON() ([]byte, error) {
 	if len(c.Endpoints) > 0 {
 		var eps object
 		for _, pattern := range sortedKeys(c.Endpoints) {
-			eps.addObject(pattern, encodePolicy(c.Endpoints[pattern], c.Default))
+			eps.addObjectAt(pattern, endpointPath("", pattern), encodePolicy(c.Endpoints[pattern], c.Default))
 		}
 		o.addObject("endpoints", &eps)
 	}
 	if o.err != nil {
-		return nil, fmt.Errorf("transport: writing a policy file: %w", o.err)
+		return nil, fmt.Errorf("transport: writing a policy file: %s: %w", o.errField, o.err)
 	}
 	return o.bytes(), nil
 }
@@ -888,8 +888,9 @@ func encodeCredits(c, base Credits) *object {
 // object builds a JSON object member by member, in order. Its typed adders
 // write a member only when its value differs from base's.
 type object struct {
-	b   []byte
-	err error // the first value that could not be written
+	b        []byte
+	err      error  // the first value that could not be written
+	errField string // and where, as ParseConfig's errors name it
 }
 
 func (o *object) isEmpty() bool { return len(o.b) == 0 }
@@ -912,12 +913,30 @@ func (o *object) add(name string, value []byte) {
 	o.b = append(o.b, value...)
 }
 
-func (o *object) addValue(name string, v any) { o.add(name, appendJSON(nil, v, &o.err)) }
+func (o *object) addValue(name string, v any) {
+	var err error
+	o.add(name, appendJSON(nil, v, &err))
+	o.fail(name, err)
+}
 
-func (o *object) addObject(name string, child *object) {
+func (o *object) addObject(name string, child *object) { o.addObjectAt(name, name, child) }
+
+// addObjectAt adds child as member name, whose errors are at field: name,
+// or for an endpoint `["GET /x"]` (see endpointPath).
+func (o *object) addObjectAt(name, field string, child *object) {
 	o.add(name, child.bytes())
-	if o.err == nil {
-		o.err = child.err
+	if child.err != nil {
+		if !strings.HasPrefix(child.errField, "[") {
+			field += "."
+		}
+		o.fail(field+child.errField, child.err)
+	}
+}
+
+// fail records err, if it is the first, as the error of the member at field.
+func (o *object) fail(field string, err error) {
+	if err != nil && o.err == nil {
+		o.err, o.errField = err, field
 	}
 }
 

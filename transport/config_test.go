@@ -548,10 +548,22 @@ func mustResolve(p Policy) Policy {
 	return r
 }
 
+// TestMarshalConfigError: a value no file can hold (NaN) fails json.Marshal
+// with an error naming the field, as ParseConfig's errors do.
 func TestMarshalConfigError(t *testing.T) {
-	_, err := json.Marshal(Config{Default: Policy{Breaker: breaker.Policy{FailureRatio: nanFloat()}}})
-	if err == nil {
-		t.Fatal("json.Marshal(failure_ratio NaN) error = nil, want one")
+	for _, tc := range []struct {
+		cfg   Config
+		field string
+	}{
+		{Config{Default: Policy{Breaker: breaker.Policy{FailureRatio: nanFloat()}}}, "default.breaker.failure_ratio: "},
+		{Config{Endpoints: map[string]Policy{"GET /x": {Retry: retry.Policy{Hedge: retry.HedgePolicy{Quantile: nanFloat()}}}}},
+			`endpoints["GET /x"].retry.hedge.quantile: `},
+		{Config{Endpoints: map[string]Policy{"GET /x": {Pacing: pacing.Policy{Rate: nanFloat()}}}}, `endpoints["GET /x"].pacing.rate: `},
+	} {
+		_, err := json.Marshal(tc.cfg)
+		if err == nil || !strings.Contains(err.Error(), tc.field) {
+			t.Errorf("json.Marshal() error = %v, want one naming %s", err, tc.field)
+		}
 	}
 }
 

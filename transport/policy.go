@@ -199,7 +199,8 @@ type Config struct {
 	// ("POST /v1/enhancements", "GET api.example.com/v1/jobs/{id}",
 	// "/v1/lists/"), to the policy for the requests they match. As with
 	// ServeMux, the most specific pattern wins; hosts match the request
-	// URL's host without its port.
+	// URL's host without its port, in any case (a pattern's host is
+	// written in lower case).
 	//
 	// A key without a "/" is not a pattern but a route name
 	// ("DynamoDB_20120810.GetItem"): its policy applies to the requests

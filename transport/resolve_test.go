@@ -172,3 +172,84 @@ func TestRouteRedirectIsNoMatch(t *testing.T) {
 		}
 	}
 }
+
+// TestRouteHostAnyCase: a host names the same server in any case (RFC
+// 3986 §3.2.2), as pacing, credits and limit key it, so a request to
+// API.Example.com gets the "api.example.com/..." endpoint's policy, not
+// a host-less pattern's or the default's; a pattern whose host is not in
+// lower case, which could then never match, is rejected.
+func TestRouteHostAnyCase(t *testing.T) {
+	var attempts atomic.Int32
+	stub := RoundTripperFunc(func(r *http.Request) (*http.Response, error) {
+		attempts.Add(1)
+		return &http.Response{StatusCode: http.StatusServiceUnavailable, Body: http.NoBody, Request: r}, nil
+	})
+	s, err := NewStack(stub, Config{
+		Default: Policy{Retry: retry.Policy{BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}},
+		Endpoints: map[string]Policy{
+			"GET api.example.com/v1/jobs/{id}": {NoRetry: true},
+			"GET /v1/jobs/{id}":                {},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, url := range []string{"https://API.Example.COM/v1/jobs/1", "https://api.EXAMPLE.com:8443/v1/jobs/1"} {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		for range 2 { // the second answer comes from the route cache
+			if got, want := s.Pattern(req), "GET api.example.com/v1/jobs/{id}"; got != want {
+				t.Errorf("Pattern(%s) = %q, want %q", url, got, want)
+			}
+		}
+		host, reqHost := req.URL.Host, req.Host
+		attempts.Store(0)
+		resp, err := s.RoundTrip(req)
+		if err != nil {
+			t.Fatalf("RoundTrip(%s) error = %v", url, err)
+		}
+		resp.Body.Close()
+		if got := attempts.Load(); got != 1 {
+			t.Errorf("RoundTrip(%s) attempts = %d, want 1 (the host's endpoint retries nothing)", url, got)
+		}
+		if req.URL.Host != host || req.Host != reqHost {
+			t.Errorf("RoundTrip changed the caller's request: URL.Host %q, Host %q", req.URL.Host, req.Host)
+		}
+	}
+
+	for _, pattern := range []string{"GET API.example.com/v1/", "Api.Example.com/"} {
+		_, err := NewStack(stub, Config{Endpoints: map[string]Policy{pattern: {}}})
+		var ce *ConfigError
+		if !errors.As(err, &ce) || !strings.Contains(err.Error(), "lower case") {
+			t.Errorf("NewStack(%q) error = %v, want a *ConfigError asking for lower case", pattern, err)
+		}
+		if _, err := ParseConfig([]byte(`{"endpoints": {"` + pattern + `": {}}}`)); !errors.As(err, &ce) {
+			t.Errorf("ParseConfig(%q) error = %v, want a *ConfigError", pattern, err)
+		}
+	}
+}
+
+// TestNewStackBadPatternIsConfigError: NewStack fails with a *ConfigError
+// naming the endpoint, as its doc says, for a pattern ServeMux rejects, two
+// that conflict, and a host with a port, as ParseConfig does.
+func TestNewStackBadPatternIsConfigError(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		endpoints map[string]Policy
+		field     string
+	}{
+		{"rejected", map[string]Policy{"GET /x/{": {}}, `endpoints["GET /x/{"]`},
+		{"conflicting", map[string]Policy{"GET /x/{id}": {}, "GET /x/{name}": {}}, `endpoints["GET /x/{name}"]`},
+		{"host with a port", map[string]Policy{"GET h.test:80/x": {}}, `endpoints["GET h.test:80/x"]`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := NewStack(okStub{}, Config{Endpoints: tc.endpoints})
+			var ce *ConfigError
+			if !errors.As(err, &ce) || ce.Field != tc.field {
+				t.Fatalf("NewStack() error = %v (%T), want a *ConfigError for %s", err, err, tc.field)
+			}
+			if strings.Count(err.Error(), "transport:") != 1 {
+				t.Errorf("NewStack() error = %q, want one \"transport:\" prefix", err)
+			}
+		})
+	}
+}

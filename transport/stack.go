@@ -165,7 +165,7 @@ func NewStack(next http.RoundTripper, cfg Config) (*Stack, error) {
 				s.mux, s.cache = http.NewServeMux(), newRouteCache()
 			}
 			if err := register(s.mux, key); err != nil {
-				return nil, err
+				return nil, &ConfigError{Field: endpointPath("endpoints", key), Err: err}
 			}
 		}
 		rt, bt := b.build(key, cfg.Endpoints[key], false)
@@ -209,11 +209,11 @@ func checkRouteHeader(h string) error {
 }
 
 // register adds pattern to mux, turning ServeMux's panic on a bad or
-// conflicting pattern into an error.
+// conflicting pattern into an error (for a [ConfigError] naming it).
 func register(mux *http.ServeMux, pattern string) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("transport: endpoint pattern %q: %v", pattern, r)
+			err = fmt.Errorf("endpoint pattern %q: %v", pattern, r)
 		}
 	}()
 	// ServeMux matches hosts without their port, so a pattern whose host
@@ -226,7 +226,12 @@ func register(mux *http.ServeMux, pattern string) (err error) {
 		host = host[:i]
 	}
 	if _, _, err := net.SplitHostPort(host); err == nil {
-		return fmt.Errorf("transport: endpoint pattern %q: host %q has a port; hosts match without their port", pattern, host)
+		return fmt.Errorf("endpoint pattern %q: host %q has a port; hosts match without their port", pattern, host)
+	}
+	// Requests' hosts are matched in lower case (a host names the same
+	// server in any case), so a pattern's host in another would never match.
+	if lower := strings.ToLower(host); lower != host {
+		return fmt.Errorf("endpoint pattern %q: host %q is not in lower case; write %q (hosts match in any case)", pattern, host, lower)
 	}
 	mux.Handle(pattern, matched)
 	return nil
@@ -357,6 +362,10 @@ func (s *Stack) patternOf(req *http.Request) string {
 	if host == "" {
 		host = req.URL.Host
 	}
+	// A host names the same server in any case (RFC 3986 §3.2.2), and
+	// patterns' hosts are in lower case (see register). No allocation
+	// for a host in lower case already.
+	host = strings.ToLower(host)
 	u := req.URL
 	slot := s.cache.slot(req.Method, host, u.Path, u.RawPath)
 	if e := slot.Load(); e != nil && e.method == req.Method && e.host == host && e.path == u.Path && e.rawPath == u.RawPath {

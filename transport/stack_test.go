@@ -74,7 +74,8 @@ func TestBadPatterns(t *testing.T) {
 		{"GET /v1/{id": {}},
 		{"GET /a/{x}": {}, "GET /a/{y}": {}}, // conflict
 	} {
-		if _, err := NewStack(nil, Config{Endpoints: endpoints}); err == nil || !strings.Contains(err.Error(), "transport: endpoint pattern") {
+		_, err := NewStack(nil, Config{Endpoints: endpoints})
+		if ce := (*ConfigError)(nil); !errors.As(err, &ce) || !strings.Contains(err.Error(), "endpoint pattern") {
 			t.Errorf("NewStack(%v) error = %v, want a pattern error", endpoints, err)
 		}
 	}

@@ -95,8 +95,8 @@ type Budget struct {
 }
 
 // NewBudget returns a Budget allowing, over any window, ratio retries per
-// request plus minPerSecond retries per second. Negative values count as
-// zero; a window of zero or less means [DefaultBudgetWindow].
+// request plus minPerSecond retries per second. Negative values (and NaN)
+// count as zero; a window of zero or less means [DefaultBudgetWindow].
 func NewBudget(ratio, minPerSecond float64, window time.Duration) *Budget {
 	return newBudget(ratio, minPerSecond, window, monotonic())
 }
@@ -106,12 +106,21 @@ func newBudget(ratio, minPerSecond float64, span time.Duration, now time.Duratio
 		span = DefaultBudgetWindow
 	}
 	b := &Budget{
-		ratio:   max(ratio, 0),
-		reserve: max(minPerSecond, 0) * span.Seconds(),
+		ratio:   nonNegative(ratio),
+		reserve: nonNegative(minPerSecond) * span.Seconds(),
 		win:     window.New(span, budgetBuckets, budgetKinds),
 	}
 	b.last.Store(int64(now))
 	return b
+}
+
+// nonNegative returns x, or 0 for a negative x or NaN: max(NaN, 0) is
+// NaN, which every comparison in withdraw would let through.
+func nonNegative(x float64) float64 {
+	if !(x > 0) {
+		return 0
+	}
+	return x
 }
 
 // deposit records a new request.

@@ -2,6 +2,7 @@ package retry
 
 import (
 	"context"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -327,4 +328,36 @@ func TestBudgetAllocatesNothing(t *testing.T) {
 	}
 	b.mu.Unlock()
 	<-done
+}
+
+// TestBudgetNaNCountsAsZero: a NaN ratio or floor (a Config built in code:
+// no policy file holds one) counts as zero, as a negative one does; it
+// must not make every retry fit (NaN compares false), which would leave
+// retries unbounded by the budget.
+func TestBudgetNaNCountsAsZero(t *testing.T) {
+	nan := math.NaN()
+	for _, tc := range []struct {
+		name         string
+		ratio, floor float64
+		want         int
+	}{
+		{"NaN ratio", nan, 1, 10}, // the floor alone: 1/s over 10s
+		{"NaN floor", 0.2, nan, 200},
+		{"both NaN", nan, nan, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			now := 1000 * time.Second
+			b := newBudget(tc.ratio, tc.floor, 10*time.Second, now)
+			for range 1000 {
+				b.deposit()
+			}
+			allowed := 0
+			for allowed <= 2000 && b.withdraw(now) {
+				allowed++
+			}
+			if allowed != tc.want {
+				t.Errorf("allowed %d retries, want %d", allowed, tc.want)
+			}
+		})
+	}
 }
