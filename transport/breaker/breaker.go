@@ -3,6 +3,7 @@ package breaker
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -234,7 +235,17 @@ func (r *registry) key(req *http.Request) key {
 	if r.p.Key != nil {
 		return key{custom: r.p.Key(req)}
 	}
-	return key{scheme: req.URL.Scheme, host: req.URL.Host}
+	// A host names the same server in any case and with or without its
+	// scheme's default port: one breaker for all, as pacing, credits and
+	// limit key them. Allocation-free for URLs already in that form.
+	k := key{scheme: strings.ToLower(req.URL.Scheme), host: strings.ToLower(req.URL.Host)}
+	switch k.scheme {
+	case "https":
+		k.host = strings.TrimSuffix(k.host, ":443")
+	case "http":
+		k.host = strings.TrimSuffix(k.host, ":80")
+	}
+	return k
 }
 
 func (r *registry) openError(e *entry, cause error) *OpenError {

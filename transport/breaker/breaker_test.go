@@ -337,6 +337,26 @@ func TestCustomKeyPerEndpoint(t *testing.T) {
 	}
 }
 
+// The default key names a host in any case and with or without its
+// scheme's default port: failures to https://API.Example.com:443 open the
+// breaker that https://api.example.com requests meet, and States shows one
+// breaker. Mutation: keying hosts as written gives three breakers and lets
+// the last request through.
+func TestDefaultKeyNormalizesHost(t *testing.T) {
+	stub := &flip{}
+	tr := New(stub, Policy{ConsecutiveFailures: 2})
+	stub.fail.Store(true)
+	get(t, tr, "https://API.Example.com:443/v1/a")
+	get(t, tr, "https://api.example.COM/v1/b")
+	stub.fail.Store(false)
+	if _, err := get(t, tr, "HTTPS://api.example.com/v1/c"); !errors.Is(err, ErrOpen) {
+		t.Errorf("same host, other spelling: error = %v, want the open breaker's", err)
+	}
+	if st := tr.States(); len(st) != 1 || st["https://api.example.com"] != StateOpen {
+		t.Errorf("States() = %v, want one open breaker named https://api.example.com", st)
+	}
+}
+
 func TestKeysBounded(t *testing.T) {
 	stub := &flip{}
 	tr := New(stub, Policy{MaxKeys: 50, ConsecutiveFailures: 1, OpenTimeout: time.Hour})

@@ -98,7 +98,9 @@ type Policy struct {
 	ProbeTimeout time.Duration
 
 	// Key maps a request to its breaker's name. Nil means one breaker per
-	// host: scheme://host[:port] as written in the URL. To break per
+	// host: scheme://host[:port], in lower case and without the scheme's
+	// default port (https://API.example.com:443 and
+	// https://api.example.com share one). To break per
 	// endpoint instead, return e.g. req.Method + " " + req.URL.Host +
 	// req.URL.Path (MaxKeys bounds the set).
 	Key func(*http.Request) string `json:"-"`
