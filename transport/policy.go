@@ -164,10 +164,11 @@ type Policy struct {
 	// itself, above every layer, so its own retry, breakers and metrics
 	// see the refusal, never a server's 503; errclass.Classify gives a
 	// marked response the refusal's outcome (not retried, not a server
-	// fault), so a stack above this one does not count it either. Off by
-	// default: a refusal is an error that errors.Is matches
+	// fault), so a stack above this one does not count it either. A
+	// refusal that comes as the caller's own context ends stays an error.
+	// Off by default: a refusal is an error that errors.Is matches
 	// (breaker.ErrOpen, apierror.ErrInsufficientCredits,
-	// pacing.ErrThrottled).
+	// pacing.ErrThrottled, limit.ErrLimited).
 	RefusalsAs503 bool `json:"refusals_as_503"`
 }
 

@@ -275,7 +275,8 @@ func (s *Stack) RoundTrip(req *http.Request) (*http.Response, error) {
 // refusalResponse answers a refusal (see [Policy.RefusalsAs503]) as a
 // synthetic 503 with Retry-After and [errclass.RefusedHeader]. It reports
 // false for any other error, and for a refusal that came as the caller's
-// own context ended: the caller gets the context's verdict, as an error.
+// own context ended: that stays an error (the caller is no longer waiting
+// for an answer), the refusal as it came.
 func refusalResponse(req *http.Request, err error) (*http.Response, bool) {
 	out := errclass.Classify(req, nil, err)
 	if !out.Refused {
