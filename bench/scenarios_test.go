@@ -6,6 +6,14 @@ import (
 	"time"
 )
 
+// connSlack is how many spare connections a peer that reuses its
+// connection may open in the 500-retried-500s scenario: the drained
+// connection goes back to the idle pool from its read loop, after the
+// body's Close returns, so on a loaded machine the next request can find
+// none idle and net/http dials one. A peer that does not drain opens one
+// per retried 500.
+const connSlack = 2
+
 // TestBehaviour runs the behaviour scenarios for every peer and checks that
 // resilient holds its promises and that no peer does better on any row.
 func TestBehaviour(t *testing.T) {
@@ -30,8 +38,10 @@ func TestBehaviour(t *testing.T) {
 		if r.StormStatus != 200 || r.StormElapsed < time.Second || r.StormAttempts != 2 {
 			t.Errorf("%s: 429 storm = %+v, want 200 after honouring 1s in 2 attempts", p.Name, r)
 		}
-		if r.LongHintElapsed > 500*time.Millisecond || r.LongHintAttempts != 1 {
-			t.Errorf("%s: Retry-After 3600 answered after %v and %d attempts, want at once", p.Name, r.LongHintElapsed, r.LongHintAttempts)
+		// Waiting on the hint runs into the scenario's deadline; every peer
+		// runs at once, so "at once" can take a while on a loaded machine.
+		if r.LongHintElapsed >= longHintLimit-50*time.Millisecond || r.LongHintAttempts != 1 {
+			t.Errorf("%s: Retry-After 3600 answered after %v and %d attempts, want at once, not at the %v deadline", p.Name, r.LongHintElapsed, r.LongHintAttempts, longHintLimit)
 		}
 		if r.ClientErrorHits != 3 {
 			t.Errorf("%s: %d requests for 3 client errors, want 3", p.Name, r.ClientErrorHits)
@@ -39,8 +49,8 @@ func TestBehaviour(t *testing.T) {
 		if r.PostAttempts != 3 || !r.PostBodiesIntact || r.PostStatus != 200 {
 			t.Errorf("%s: POST replay = %d attempts, intact %v", p.Name, r.PostAttempts, r.PostBodiesIntact)
 		}
-		if r.NewConns != 1 {
-			t.Errorf("%s: %d connections for 500 retried 500s, want 1", p.Name, r.NewConns)
+		if r.NewConns < 1 || r.NewConns > 1+connSlack {
+			t.Errorf("%s: %d connections for 500 retried 500s, want 1 (or a spare or two)", p.Name, r.NewConns)
 		}
 		if r.DeadHits > tripAfter {
 			t.Errorf("%s: %d requests reached a dead upstream, want at most %d (then the breaker holds)", p.Name, r.DeadHits, tripAfter)
@@ -48,7 +58,7 @@ func TestBehaviour(t *testing.T) {
 		for j, q := range peers {
 			o := rows[j]
 			if o.ClientErrorHits >= 3 && o.ClientErrorHits < r.ClientErrorHits ||
-				o.NewConns > 0 && o.NewConns < r.NewConns ||
+				o.NewConns > 0 && o.NewConns+connSlack < r.NewConns ||
 				q.Breaks && o.DeadHits < r.DeadHits ||
 				o.PostStatus == 200 && r.PostStatus != 200 {
 				t.Errorf("%s does better than %s: %+v vs %+v", q.Name, p.Name, o, r)

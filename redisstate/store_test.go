@@ -110,10 +110,14 @@ func TestClearPropagates(t *testing.T) {
 
 func TestNewReplicaReadsExistingDeadlines(t *testing.T) {
 	srv := startRedis(t)
-	a := replicas(t, srv, 1, Options{Namespace: "t", OpTimeout: slow})[0]
+	r := replicas(t, srv, 2, Options{Namespace: "t", OpTimeout: slow})
+	a, watcher := r[0], r[1]
 	a.SetUntil(fleet.KindThrottle, "api.example.com", time.Now().Add(time.Minute))
 	a.SetUntil(fleet.KindThrottle, "api.example.com", time.Now().Add(time.Second)) // never shortens
-	time.Sleep(50 * time.Millisecond)                                              // let the writes through
+	// Writes go out in order, each published after it is written: once
+	// the watcher hears of a last one, the two above are in Redis.
+	a.SetUntil(fleet.KindThrottle, "marker", time.Now().Add(time.Minute))
+	eventually(t, 5*time.Second, "the writes reach Redis", func() bool { return !watcher.Until(fleet.KindThrottle, "marker").IsZero() })
 	b := replicas(t, srv, 1, Options{Namespace: "t", OpTimeout: slow})[0]
 	if d := time.Until(b.Until(fleet.KindThrottle, "api.example.com")); d < 50*time.Second {
 		t.Fatalf("a new replica reads the deadline %v away, want about 1m", d)

@@ -109,10 +109,36 @@ func TestLoadAgainstFlappingServer(t *testing.T) {
 		err     error
 	}
 	results := make([]result, requests) // index i is written by one worker only
-	// One bound for the whole run, so that a hang fails the test instead of
-	// the test binary: every call returns by then, with an error if need be.
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	// A bound on progress, so that a hang fails the test instead of the test
+	// binary, and a slow machine (the run takes 5 s under -race on an idle
+	// one, ten times that on a loaded one) does not: when no call has
+	// returned for stallBound, the run is canceled and every call returns,
+	// with an error if need be.
+	const stallBound = 30 * time.Second
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	var returned atomic.Int64
+	runDone := make(chan struct{})
+	watchdogDone := make(chan struct{})
+	go func() {
+		defer close(watchdogDone)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		last, since := returned.Load(), time.Now()
+		for {
+			select {
+			case <-runDone:
+				return
+			case <-tick.C:
+			}
+			if n := returned.Load(); n != last {
+				last, since = n, time.Now()
+			} else if time.Since(since) > stallBound {
+				cancel()
+				return
+			}
+		}
+	}()
 	start := time.Now()
 	var wg sync.WaitGroup
 	var next atomic.Int64
@@ -136,6 +162,7 @@ func TestLoadAgainstFlappingServer(t *testing.T) {
 				}
 				req.Header.Set(faultserver.IDHeader, id)
 				resp, err := client.Do(req)
+				returned.Add(1)
 				r := &results[i]
 				r.returns++
 				r.err = err
@@ -149,8 +176,10 @@ func TestLoadAgainstFlappingServer(t *testing.T) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	close(runDone)
+	<-watchdogDone
 	if ctx.Err() != nil {
-		t.Fatalf("the run did not end within its bound (%v)", elapsed)
+		t.Fatalf("the run stalled: no call returned for %v (%d of %d returned in %v)", stallBound, returned.Load(), requests, elapsed)
 	}
 
 	records := flap.Records()

@@ -110,14 +110,19 @@ func TestFleetLatchStopsOtherReplicas(t *testing.T) {
 }
 
 // Only the replica that latched probes; the others refuse until its probe
-// releases the latch, then send again.
+// releases the latch, then send again. Replica 0 runs a minute (one
+// cooldown) late: the deadline its 402 publishes is over by the real
+// clock the others read it by, and only the probe's extension, a minute
+// ahead, keeps them refusing however slow the machine.
 func TestFleetProbeReleases(t *testing.T) {
 	srv := newPartner(t)
-	c := replicas(t, 3, true, Policy{Cooldown: 50 * time.Millisecond})
+	c := replicas(t, 3, true, Policy{Cooldown: time.Minute})
+	clk := &clock{now: time.Now().Add(-time.Minute)}
+	c[0].Transport.(*Transport).now = clk.Now
 	if code, _ := post(t, c[0], srv.URL+"/v1/batch"); code != http.StatusPaymentRequired {
 		t.Fatalf("first submit = %d, want 402", code)
 	}
-	time.Sleep(60 * time.Millisecond) // the cooldown ends
+	clk.Advance(time.Minute + time.Millisecond) // replica 0's cooldown ends
 	srv.batch.Store(http.StatusAccepted)
 	hold := make(chan struct{})
 	release := sync.OnceFunc(func() { close(hold) })

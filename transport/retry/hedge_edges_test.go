@@ -28,16 +28,15 @@ var _ errclass.Refusal = refusal{}
 // pacing) sent nothing: it is no answer, and must not end the race while
 // the first attempt is still on its way to a success.
 func TestHedgeRefusedHedgeDoesNotEndRace(t *testing.T) {
+	// The first attempt answers 50ms after the hedge was refused, however
+	// late the hedge comes; canceled meanwhile, it answers nothing.
+	hedged, sawHedge := hedgeSeen()
 	rc := &racer{answer: func(r *http.Request, a errclass.Attempt) (*http.Response, error) {
 		if a.Hedge {
+			defer sawHedge()
 			return nil, refusal{}
 		}
-		select {
-		case <-time.After(60 * time.Millisecond):
-			return answer(200, "first"), nil
-		case <-r.Context().Done():
-			return nil, r.Context().Err()
-		}
+		return slowFirst(r, hedged, hedgeWait, 50*time.Millisecond, answer(200, "first"))
 	}}
 	rec := &hedgeRecorder{}
 	tr := New(rc, Policy{Hedge: HedgePolicy{Delay: 5 * time.Millisecond}, Observer: rec})

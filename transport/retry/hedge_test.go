@@ -58,6 +58,47 @@ func stall(r *http.Request) (*http.Response, error) {
 	return nil, fmt.Errorf("stalled: %w", r.Context().Err())
 }
 
+// slowFirst is a first attempt slower than the hedge delay however late
+// a loaded machine sends the hedge: it waits until hedged is closed (the
+// hedge has come), then lingers for linger so the hedge's answer lands
+// first; with no hedge it gives up waiting after wait. It ends early,
+// with the context's error, when its attempt is canceled.
+func slowFirst(r *http.Request, hedged <-chan struct{}, wait, linger time.Duration, resp *http.Response) (*http.Response, error) {
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-hedged:
+	case <-t.C:
+	case <-r.Context().Done():
+		return nil, r.Context().Err()
+	}
+	if linger > 0 {
+		t.Reset(linger)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			return nil, r.Context().Err()
+		}
+	}
+	return resp, nil
+}
+
+// noHedgeWait is how long slowFirst waits for a hedge that should not
+// come: a wrongly sent hedge (Delay of a few ms) shows up by then on an
+// idle machine; on a loaded one the test can only pass wrongly, not fail.
+// A hedge that should come is waited for up to hedgeWait.
+const (
+	noHedgeWait = 100 * time.Millisecond
+	hedgeWait   = 10 * time.Second
+)
+
+// hedgeSeen returns a channel and a func that closes it once.
+func hedgeSeen() (<-chan struct{}, func()) {
+	ch := make(chan struct{})
+	var once sync.Once
+	return ch, func() { once.Do(func() { close(ch) }) }
+}
+
 // closeBody is a body that reports being closed.
 type closeBody struct {
 	io.Reader
@@ -113,13 +154,9 @@ func TestHedgeStalledAttemptLoses(t *testing.T) {
 	ctx, cancel := context.WithCancel(errclass.WithObserver(context.Background(), rec))
 	defer cancel()
 	req := httptest.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1/", nil)
-	start := time.Now()
-	resp, err := tr.RoundTrip(req)
+	resp, err := tr.RoundTrip(req) // the first attempt stalls until canceled: only the hedge can answer
 	if err != nil {
 		t.Fatal(err)
-	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("RoundTrip took %v", d)
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
@@ -254,11 +291,15 @@ func TestHedgeOnlyIdempotent(t *testing.T) {
 		{"PUT", "", http.MethodPut, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			// The first attempt outlasts the hedge delay: until the hedge
+			// comes when one is due, for noHedgeWait when none is.
+			wait := map[bool]time.Duration{true: hedgeWait, false: noHedgeWait}[tc.want > 1]
+			hedged, sawHedge := hedgeSeen()
 			rc := &racer{answer: func(r *http.Request, a errclass.Attempt) (*http.Response, error) {
 				if a.Number == 1 {
-					time.Sleep(60 * time.Millisecond)
-					return answer(200, "first"), nil
+					return slowFirst(r, hedged, wait, 0, answer(200, "first"))
 				}
+				sawHedge()
 				return answer(200, "hedge"), nil
 			}}
 			tr := New(rc, Policy{Hedge: HedgePolicy{Delay: 5 * time.Millisecond}})
@@ -318,11 +359,18 @@ func TestHedgeBudgetExhausted(t *testing.T) {
 		{"budget of one", NewBudget(0, 1, time.Second), 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			// The first attempt answers 50ms after the hedge the budget
+			// allows (or after noHedgeWait if it allows none): time for the
+			// hedges it refuses, 5ms apart, to show if they were sent.
+			// Hedges stall, so none ends the race early.
+			wait := map[bool]time.Duration{true: hedgeWait, false: noHedgeWait}[tc.want > 1]
+			hedged, sawHedge := hedgeSeen()
 			rc := &racer{answer: func(r *http.Request, a errclass.Attempt) (*http.Response, error) {
 				if a.Number == 1 {
-					time.Sleep(50 * time.Millisecond)
+					return slowFirst(r, hedged, wait, 50*time.Millisecond, answer(200, ""))
 				}
-				return answer(200, ""), nil
+				sawHedge()
+				return stall(r)
 			}}
 			tr := New(rc, Policy{SharedBudget: tc.budget, Hedge: HedgePolicy{Delay: 5 * time.Millisecond, Max: 3}, MaxAttempts: 5})
 			resp, err := tr.RoundTrip(httptest.NewRequest(http.MethodGet, "http://127.0.0.1/", nil))
@@ -351,14 +399,26 @@ func TestHedgeMax(t *testing.T) {
 		{"one attempt", 3, 1, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rc := &racer{answer: func(r *http.Request, a errclass.Attempt) (*http.Response, error) { return stall(r) }}
+			// Every attempt stalls. The caller gives up 50ms after the
+			// last attempt it expects, time for more hedges (2ms apart) to
+			// show if they were sent, and however late a loaded machine
+			// sends the expected ones (and after hedgeWait if they never
+			// come).
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			defer time.AfterFunc(hedgeWait, cancel).Stop()
+			var rc *racer
+			rc = &racer{answer: func(r *http.Request, a errclass.Attempt) (*http.Response, error) {
+				if rc.calls() >= tc.wantAttempt {
+					time.AfterFunc(50*time.Millisecond, cancel)
+				}
+				return stall(r)
+			}}
 			rec := &hedgeRecorder{}
 			tr := New(rc, Policy{MaxAttempts: tc.limit, Hedge: HedgePolicy{Delay: 2 * time.Millisecond, Max: tc.max}, Observer: rec})
-			ctx, cancel := context.WithTimeout(context.Background(), 80*time.Millisecond)
-			defer cancel()
 			_, err := tr.RoundTrip(httptest.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1/", nil))
-			if !errors.Is(err, context.DeadlineExceeded) {
-				t.Errorf("err = %v, want the caller's deadline", err)
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("err = %v, want the caller's cancellation", err)
 			}
 			if n := rc.calls(); n != tc.wantAttempt {
 				t.Errorf("%d attempts, want %d", n, tc.wantAttempt)
@@ -379,11 +439,12 @@ func TestHedgeMax(t *testing.T) {
 // retryably the retry loop takes over, counting the hedges as attempts.
 func TestHedgeRetryableAnswers(t *testing.T) {
 	t.Run("slow success beats a fast 503", func(t *testing.T) {
+		hedged, sawHedge := hedgeSeen()
 		rc := &racer{answer: func(r *http.Request, a errclass.Attempt) (*http.Response, error) {
-			if a.Number == 1 {
-				time.Sleep(50 * time.Millisecond)
-				return answer(200, "slow"), nil
+			if a.Number == 1 { // answers 50ms after the hedge's 503
+				return slowFirst(r, hedged, hedgeWait, 50*time.Millisecond, answer(200, "slow"))
 			}
+			sawHedge()
 			return answer(503, ""), nil
 		}}
 		tr := New(rc, Policy{Hedge: HedgePolicy{Delay: 5 * time.Millisecond}})
@@ -399,12 +460,13 @@ func TestHedgeRetryableAnswers(t *testing.T) {
 	})
 	t.Run("all retryable, then retried", func(t *testing.T) {
 		rec := &recorder{}
+		hedged, sawHedge := hedgeSeen()
 		rc := &racer{answer: func(r *http.Request, a errclass.Attempt) (*http.Response, error) {
 			switch a.Number {
-			case 1:
-				time.Sleep(30 * time.Millisecond)
-				return answer(503, ""), nil
+			case 1: // both in flight, whichever answers first
+				return slowFirst(r, hedged, hedgeWait, 0, answer(503, ""))
 			case 2:
+				sawHedge()
 				return answer(502, ""), nil
 			}
 			return answer(200, "third"), nil
@@ -423,10 +485,12 @@ func TestHedgeRetryableAnswers(t *testing.T) {
 		}
 	})
 	t.Run("attempt limit counts hedges", func(t *testing.T) {
+		hedged, sawHedge := hedgeSeen()
 		rc := &racer{answer: func(r *http.Request, a errclass.Attempt) (*http.Response, error) {
 			if a.Number == 1 {
-				time.Sleep(20 * time.Millisecond)
+				return slowFirst(r, hedged, hedgeWait, 0, answer(503, ""))
 			}
+			sawHedge()
 			return answer(503, ""), nil
 		}}
 		tr := New(rc, Policy{MaxAttempts: 3, BaseDelay: time.Millisecond, Hedge: HedgePolicy{Delay: 2 * time.Millisecond}})
@@ -445,11 +509,16 @@ func TestHedgeRetryableAnswers(t *testing.T) {
 // that hedge.
 func TestHedgePrepareRetry(t *testing.T) {
 	for _, fail := range []bool{false, true} {
+		// The first attempt outlasts the hedge delay: when the hedge
+		// comes, until the hedge's answer cancels it; when PrepareRetry
+		// cancels the hedge, for noHedgeWait.
+		wait := map[bool]time.Duration{false: hedgeWait, true: noHedgeWait}[fail]
+		hedged, sawHedge := hedgeSeen()
 		rc := &racer{answer: func(r *http.Request, a errclass.Attempt) (*http.Response, error) {
 			if a.Number == 1 {
-				time.Sleep(40 * time.Millisecond)
-				return answer(200, "first"), nil
+				return slowFirst(r, hedged, wait, hedgeWait, answer(200, "first"))
 			}
+			sawHedge()
 			if r.Header.Get("X-Attempt") != "2" {
 				return answer(400, ""), nil
 			}
@@ -479,12 +548,20 @@ func TestHedgePrepareRetry(t *testing.T) {
 	}
 }
 
-// The caller's cancellation ends the race with the caller's error.
+// The caller's cancellation ends the race with the caller's error. The
+// caller cancels once the hedge is sent, both attempts in flight (or
+// after hedgeWait if it never comes).
 func TestHedgeCallerCancels(t *testing.T) {
-	rc := &racer{answer: func(r *http.Request, a errclass.Attempt) (*http.Response, error) { return stall(r) }}
-	tr := New(rc, Policy{Hedge: HedgePolicy{Delay: 5 * time.Millisecond}})
 	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(30*time.Millisecond, cancel)
+	defer cancel()
+	defer time.AfterFunc(hedgeWait, cancel).Stop()
+	rc := &racer{answer: func(r *http.Request, a errclass.Attempt) (*http.Response, error) {
+		if a.Hedge {
+			cancel()
+		}
+		return stall(r)
+	}}
+	tr := New(rc, Policy{Hedge: HedgePolicy{Delay: 5 * time.Millisecond}})
 	_, err := tr.RoundTrip(httptest.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1/", nil))
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v", err)
