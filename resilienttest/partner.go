@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -77,6 +78,7 @@ func NewPartnerServer(t testing.TB) *PartnerServer {
 		hits:    map[string]int{},
 	}
 	mux, paths := http.NewServeMux(), http.NewServeMux()
+	allow := map[string][]string{} // path pattern → its methods, for 405's Allow
 	for route, h := range map[string]http.HandlerFunc{
 		RouteEnhancements: p.enhance,
 		RouteResults:      p.job,
@@ -84,12 +86,19 @@ func NewPartnerServer(t testing.TB) *PartnerServer {
 		RouteLists:        p.createList,
 	} {
 		mux.Handle(route, p.route(route, h))
-		_, path, _ := strings.Cut(route, " ")
-		paths.Handle(path, http.NotFoundHandler())
+		method, path, _ := strings.Cut(route, " ")
+		if allow[path] == nil {
+			paths.Handle(path, http.NotFoundHandler())
+		}
+		allow[path] = append(allow[path], method)
+	}
+	for _, methods := range allow {
+		slices.Sort(methods)
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		// Unmatched: a known path with another method gets 405.
 		if _, pattern := paths.Handler(r); pattern != "" {
+			w.Header().Set("Allow", strings.Join(allow[pattern], ", ")) // RFC 9110 §15.5.6
 			file(w, http.StatusMethodNotAllowed, "405-fastapi-default.json")
 			return
 		}

@@ -151,6 +151,9 @@ func TestPartnerValidationAndRouting(t *testing.T) {
 			if tc.sentinel != nil && !errors.Is(derr, tc.sentinel) {
 				t.Errorf("apierror.Decode = %v, want %v", derr, tc.sentinel)
 			}
+			if allow := resp.Header.Get("Allow"); tc.status == 405 && allow != "POST" {
+				t.Errorf("405 Allow = %q, want POST (RFC 9110: a 405 names the methods the path takes)", allow)
+			}
 			var ae *apierror.Error
 			if tc.status == 422 && (!errors.As(derr, &ae) || len(ae.Violations) != 1) {
 				t.Errorf("422 decoded as %v, want one violation", derr)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"strings"
 	"sync"
@@ -274,3 +275,14 @@ func (c *idleCounter) RoundTrip(*http.Request) (*http.Response, error) {
 	return nil, errors.New("unused")
 }
 func (c *idleCounter) CloseIdleConnections() { c.n++ }
+
+// A FailureRatio that is NaN (set in code; files reject it) means the
+// default, as zero and negative ratios do: NaN compares false with every
+// ratio, so a breaker keeping it would never trip on its failure rate.
+func TestNaNFailureRatioMeansDefault(t *testing.T) {
+	for _, r := range []float64{math.NaN(), 0, -1} {
+		if got := (Policy{FailureRatio: r}).withDefaults().FailureRatio; got != DefaultFailureRatio {
+			t.Errorf("FailureRatio %v became %v, want %v", r, got, DefaultFailureRatio)
+		}
+	}
+}

@@ -62,7 +62,8 @@ type Policy struct {
 	MinRequests uint32
 
 	// FailureRatio trips the breaker when failures / counted calls in the
-	// window reach it (and MinRequests is met). Zero means 0.8, above the
+	// window reach it (and MinRequests is met). Zero (or a negative value,
+	// or NaN) means 0.8, above the
 	// 2/3 of attempts that fail when retry's 3 attempts save every call.
 	FailureRatio float64
 
@@ -133,7 +134,7 @@ func (p Policy) withDefaults() Policy {
 	if p.MinRequests == 0 {
 		p.MinRequests = DefaultMinRequests
 	}
-	if p.FailureRatio <= 0 {
+	if !(p.FailureRatio > 0) { // zero, negative or NaN
 		p.FailureRatio = DefaultFailureRatio
 	}
 	if p.ConsecutiveFailures == 0 {
