@@ -80,14 +80,19 @@ func (c *Counter) slot(now time.Duration) uint64 {
 	return uint64(max(now, 0)/c.period) & slotMask
 }
 
+// word returns the counter word of kind for now's bucket, and now's slot.
+func (c *Counter) word(kind int, now time.Duration) (*atomic.Uint64, uint64) {
+	s := c.slot(now)
+	return &c.words[uint64(kind)*c.n+s%c.n], s
+}
+
 // Add records one event of kind at now, a reading of [Now] or of a clock
 // that stands in for it. It panics if kind is out of range.
 func (c *Counter) Add(kind int, now time.Duration) {
 	if c.n == 0 {
 		return
 	}
-	s := c.slot(now)
-	w := &c.words[uint64(kind)*c.n+s%c.n]
+	w, s := c.word(kind, now)
 	for {
 		old := w.Load()
 		var next uint64
@@ -115,8 +120,7 @@ func (c *Counter) Remove(kind int, now time.Duration) {
 	if c.n == 0 {
 		return
 	}
-	s := c.slot(now)
-	w := &c.words[uint64(kind)*c.n+s%c.n]
+	w, s := c.word(kind, now)
 	for {
 		old := w.Load()
 		if old>>countBits != s || old&MaxCount == 0 {
