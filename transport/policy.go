@@ -212,7 +212,8 @@ type Config struct {
 	// patterns, for APIs that send every operation to one path (the AWS
 	// JSON protocol: POST / with the operation in X-Amz-Target): a
 	// request whose RouteHeader value is the name of an endpoint gets
-	// that endpoint's policy; any other falls back to the patterns.
+	// that endpoint's policy; any other falls back to the patterns. The
+	// header is found in any case (a map set directly keeps its case).
 	// Policy files spell it "route_header".
 	RouteHeader string
 

@@ -376,6 +376,14 @@ func TestRouteHeader(t *testing.T) {
 		}
 	}
 
+	// A header map set directly keeps its name's case, and net/http sends
+	// it so: the stack routes by it too.
+	req, _ := http.NewRequest(http.MethodPost, "https://dynamodb.test/", strings.NewReader("{}"))
+	req.Header["x-amz-target"] = []string{"DynamoDB_20120810.PutItem"}
+	if pattern := s.Pattern(req); pattern != "DynamoDB_20120810.PutItem" {
+		t.Errorf("header set as x-amz-target: Pattern %q, want the PutItem endpoint", pattern)
+	}
+
 	cfg.Route = func(r *http.Request) string { return strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "v2:") }
 	if s, err = NewStack(base, cfg); err != nil {
 		t.Fatal(err)

@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/resilient-http/resilient/transport/internal/header"
+
 	"github.com/resilient-http/resilient/transport/breaker"
 	"github.com/resilient-http/resilient/transport/credits"
 	"github.com/resilient-http/resilient/transport/errclass"
@@ -439,8 +441,8 @@ func (s *Stack) routedName(req *http.Request) string {
 	var name string
 	if s.routeFn != nil {
 		name = s.routeFn(req)
-	} else if v := req.Header[s.routeHeader]; len(v) > 0 && isRouteName(v[0]) {
-		name = v[0] // a name, never a pattern: a header picks no pattern's policy
+	} else if v, _ := header.Lookup(req.Header, s.routeHeader); isRouteName(v) {
+		name = v // a name, never a pattern: a header picks no pattern's policy
 	}
 	if _, ok := s.routes[name]; !ok {
 		return ""

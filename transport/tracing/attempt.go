@@ -2,8 +2,9 @@ package tracing
 
 import (
 	"net/http"
-	"strings"
 	"time"
+
+	"github.com/resilient-http/resilient/transport/internal/header"
 
 	"github.com/resilient-http/resilient/transport/errclass"
 	"go.opentelemetry.io/otel/attribute"
@@ -137,15 +138,6 @@ func (t *Tracer) measureAttempt(r *http.Request, out errclass.Outcome, err error
 // [errclass.HasIdempotencyKey] honours, in any case: net/http sends a name
 // set directly in the map as it is. "" when there is none.
 func idempotencyKey(h http.Header) string {
-	for _, name := range [...]string{"Idempotency-Key", "X-Idempotency-Key"} {
-		if v := h[name]; len(v) > 0 {
-			return v[0]
-		}
-	}
-	for k, v := range h {
-		if len(v) > 0 && (strings.EqualFold(k, "Idempotency-Key") || strings.EqualFold(k, "X-Idempotency-Key")) {
-			return v[0]
-		}
-	}
-	return ""
+	k, _ := header.Lookup(h, "Idempotency-Key", "X-Idempotency-Key")
+	return k
 }
