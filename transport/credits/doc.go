@@ -31,7 +31,9 @@
 // never ahead of it: a copy of the first [MaxPrefix] bytes the caller read
 // is looked at when the caller reaches the end of the body or closes it,
 // so the route latches then, not when RoundTrip returns. Only 2xx responses
-// with a JSON content type are watched. [Transport.Remaining] reports the
+// with a JSON content type are watched. A body left gzip-encoded (the
+// caller asked for compression itself) is looked at decompressed: what
+// the first MaxPrefix bytes read decompress to, up to MaxPrefix bytes. [Transport.Remaining] reports the
 // last count per route; [Policy.OnRemaining] is told each one.
 //
 // The layer is on wherever it sits in a chain. Put it only in front of
@@ -66,7 +68,9 @@
 // RemainingField wraps the body of each successful JSON response: one
 // allocation, a copy of what the caller reads (up to MaxPrefix) into a
 // pooled buffer, then one scan of that prefix that allocates nothing, and
-// the key. About 1µs and 2 allocations per response in all.
+// the key. About 1µs and 2 allocations per response in all. A
+// gzip-encoded body costs a decompression of that prefix, with a pooled
+// reader.
 //
 // # Fleets
 //
@@ -74,12 +78,12 @@
 // (see package fleet): a latch set here (a 402, or a report of no credits
 // left) is published under its key, "host:" and the key for a host latch,
 // until its cooldown ends; a request whose route or host another replica
-// latched is refused with an [*Error] without being sent. Only the replica
-// that latched probes: while its probe is out the fleet's deadline is
-// extended by a cooldown, and the probe's release clears it everywhere,
-// as [Transport.Reset] clears this replica's latches (not the other
-// replicas': the Store cannot list them; they end with their cooldown or
-// their own probe). Other replicas see a latch one propagation delay after
+// latched is refused with an [*Error] (its Fleet set) without being sent.
+// Only the replica that latched probes: while its probe is out the fleet's
+// deadline is extended by a cooldown, and the probe's release clears it
+// everywhere, as [Transport.Reset] clears this replica's latches (not the
+// other replicas': the Store cannot list them; they end with their
+// cooldown or their own probe). Other replicas see a latch one propagation delay after
 // the 402 (for Redis, one pub/sub hop); a request sent within it is
 // answered 402 and latches that replica too. A latch of this replica
 // decides alone for its keys.

@@ -30,23 +30,33 @@ type Error struct {
 	Until time.Time
 	// Anticipated reports a latch set by a response that reported no
 	// credits left ([Policy.RemainingHeader], [Policy.RemainingField]),
-	// before any 402; false when the latest to set it was a 402.
+	// before any 402; false when the latest to set it was a 402, or when
+	// Fleet is set.
 	Anticipated bool
+	// Fleet reports a latch another replica set and shared through
+	// [Policy.Fleet]. What set it, a 402 or a report of no credits left,
+	// is not known here.
+	Fleet bool
 }
 
 // Error describes the refusal, e.g. "credits: POST
 // https://api.example.com/v1/payments latched after 402 Payment Required;
 // not sent (next probe in 59s)", or, when Anticipated, "credits: POST
 // https://api.example.com/v1/payments latched: a response reported no
-// credits left; not sent (next probe in 59s)".
+// credits left; not sent (next probe in 59s)", or, for Fleet, "credits:
+// POST https://api.example.com/v1/payments latched by another replica; not
+// sent (next probe in 59s)".
 func (e *Error) Error() string {
 	s := "credits: " + e.Key
 	if e.Host {
 		s += " (every path)"
 	}
-	if e.Anticipated {
+	switch {
+	case e.Fleet:
+		s += " latched by another replica; not sent"
+	case e.Anticipated:
 		s += " latched: a response reported no credits left; not sent"
-	} else {
+	default:
 		s += " latched after 402 Payment Required; not sent"
 	}
 	if e.Until.IsZero() {

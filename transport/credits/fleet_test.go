@@ -2,8 +2,10 @@ package credits
 
 import (
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -240,5 +242,31 @@ func TestFleetLatchWithOwnLatches(t *testing.T) {
 	}
 	if n := api.hits["POST x.test/a"]; n != 1 {
 		t.Fatalf("requests to /a = %d, want 1", n)
+	}
+}
+
+// A replica refused by another's latch cannot tell what set it: its error
+// must not claim a 402 when the other replica latched on a report of no
+// credits left, before any 402.
+func TestFleetRefusalClaimsNoCause(t *testing.T) {
+	m := fleet.NewMemory()
+	p := Policy{RemainingField: "meta.imports_remaining"}
+	p.Fleet = m.Replica()
+	a, _, _ := newSignalTest(p, jsonReply(remainingBody(0)))
+	p.Fleet = m.Replica()
+	b, hits, _ := newSignalTest(p, jsonReply(remainingBody(5)))
+	resp := submit(t, a)
+	io.ReadAll(resp.Body)
+	resp.Body.Close()
+	_, err := b.RoundTrip(must(http.NewRequest("POST", "https://partner.test/v1/enhancements", nil)))
+	var ce *Error
+	if !errors.As(err, &ce) || hits.hits.Load() != 0 {
+		t.Fatalf("replica b: %v, %d sent; want a refusal, nothing sent", err, hits.hits.Load())
+	}
+	if !ce.Fleet || ce.Anticipated {
+		t.Errorf("refusal %+v, want Fleet and not Anticipated", ce)
+	}
+	if msg := ce.Error(); strings.Contains(msg, "402") || !strings.Contains(msg, "another replica") {
+		t.Errorf("Error() = %q, want it to name another replica's latch and claim no 402", msg)
 	}
 }

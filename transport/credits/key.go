@@ -191,5 +191,5 @@ func (t *Transport) fleetRefusal(req *http.Request) *Error {
 	if isHost {
 		key = hk[len(hostPrefix):]
 	}
-	return &Error{Key: key, Host: isHost, Until: until}
+	return &Error{Key: key, Host: isHost, Until: until, Fleet: true}
 }

@@ -77,9 +77,10 @@ type Policy struct {
 	// "meta.imports_remaining" for {"meta": {"imports_remaining": 3}}. It is
 	// read only from 2xx responses with a JSON content type, and only as the
 	// caller reads the body: the layer never reads ahead of the caller, and
-	// looks only at the first 4 KiB ([MaxPrefix]). The value is taken when
-	// the caller reaches the end of the body, or closes it having read past
-	// the value. Empty means no body is looked at.
+	// looks only at the first 4 KiB ([MaxPrefix]), decompressed if the
+	// body is gzip-encoded (see the package documentation). The value is
+	// taken when the caller reaches the end of the body, or closes it
+	// having read past the value. Empty means no body is looked at.
 	//
 	// When either signal reports zero or less, the request's route is
 	// latched as a 402 would latch it (same cooldown and probes), before

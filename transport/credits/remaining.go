@@ -2,7 +2,9 @@ package credits
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -39,7 +41,7 @@ func (t *Transport) watch(req *http.Request, resp *http.Response) {
 		!isJSON(resp.Header.Get("Content-Type")) {
 		return
 	}
-	b := &watchedBody{t: t, req: req}
+	b := &watchedBody{t: t, req: req, gzip: gzipped(resp)}
 	b.Watch(resp.Body, b, false)
 	resp.Body = bodywatch.Writable(b, resp.Body)
 }
@@ -55,6 +57,12 @@ func isJSON(ct string) bool {
 		len(ct) > 5 && strings.EqualFold(ct[len(ct)-5:], "+json")
 }
 
+// gzipped reports whether resp's body is still gzip-encoded: the caller
+// asked for compression itself, so the transport left it compressed.
+func gzipped(resp *http.Response) bool {
+	return !resp.Uncompressed && strings.EqualFold(strings.TrimSpace(resp.Header.Get("Content-Encoding")), "gzip")
+}
+
 var prefixPool = sync.Pool{New: func() any { b := make([]byte, 0, MaxPrefix); return &b }}
 
 // watchedBody keeps a copy of the first MaxPrefix bytes the caller reads
@@ -68,6 +76,8 @@ type watchedBody struct {
 	// Written by AfterRead under Body's lock, read by End after it.
 	prefix *[]byte // from prefixPool, nil until the first byte
 	over   bool    // the caller read past MaxPrefix
+
+	gzip bool // the body is gzip-encoded: the prefix is decompressed at the end
 }
 
 // BeforeRead does nothing: the field is looked for at the end.
@@ -92,7 +102,13 @@ func (b *watchedBody) End(how bodywatch.End, _ error) {
 		return
 	}
 	b.prefix = nil
-	n, ok := findInt(*prefix, b.t.s.path, how == bodywatch.EOF && !b.over)
+	data, complete := *prefix, how == bodywatch.EOF && !b.over
+	if b.gzip {
+		plain := prefixPool.Get().(*[]byte)
+		defer func() { *plain = (*plain)[:0]; prefixPool.Put(plain) }()
+		data, complete = gunzipPrefix((*plain)[:0], data, complete)
+	}
+	n, ok := findInt(data, b.t.s.path, complete)
 	*prefix = (*prefix)[:0]
 	prefixPool.Put(prefix)
 	if !ok {
@@ -103,6 +119,47 @@ func (b *watchedBody) End(how bodywatch.End, _ error) {
 	if n <= 0 {
 		b.t.s.settle(k, probes{}, exhausted, b.t.now())
 	}
+}
+
+var gzipPool sync.Pool // of *gzip.Reader
+
+// gunzipPrefix decompresses into dst (capacity MaxPrefix) what fits of the
+// gzip stream that src begins. It reports whether the result is the whole
+// text: src must be complete, and the stream end within MaxPrefix bytes.
+// What a cut or corrupt stream gave before it failed is kept, as not
+// complete.
+func gunzipPrefix(dst, src []byte, complete bool) ([]byte, bool) {
+	br := bytes.NewReader(src)
+	zr, _ := gzipPool.Get().(*gzip.Reader)
+	var err error
+	if zr == nil {
+		zr, err = gzip.NewReader(br)
+	} else {
+		err = zr.Reset(br)
+	}
+	if zr == nil {
+		return dst, false
+	}
+	defer gzipPool.Put(zr)
+	if err != nil {
+		return dst, false
+	}
+	buf := dst[:MaxPrefix]
+	n := 0
+	for n < len(buf) && err == nil {
+		var m int
+		m, err = zr.Read(buf[n:])
+		n += m
+	}
+	if err == nil { // full: the text may go on
+		var one [1]byte
+		var m int
+		m, err = zr.Read(one[:])
+		if m > 0 {
+			err = nil
+		}
+	}
+	return buf[:n], complete && err == io.EOF
 }
 
 // findInt returns the integer at path (member names, outermost first) in

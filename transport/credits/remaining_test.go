@@ -1,6 +1,7 @@
 package credits
 
 import (
+	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -254,6 +255,57 @@ func TestRemainingFieldBounded(t *testing.T) {
 			t.Errorf("Latched() = %q, want none (the field is at the end)", got)
 		}
 	})
+}
+
+// A caller that asks for compression itself (Accept-Encoding: gzip, as
+// some SDKs do) gets the body gzip-encoded: the field is read from what
+// the caller read, decompressed, within the same bounds.
+func TestRemainingFieldGzipBody(t *testing.T) {
+	gz := func(s string) string {
+		var b strings.Builder
+		zw := gzip.NewWriter(&b)
+		io.WriteString(zw, s)
+		zw.Close()
+		return b.String()
+	}
+	pad := `"pad":"` + strings.Repeat("x", MaxPrefix) + `"`
+	// Decompressed, the prefix ends after the "1" of 10.
+	head, tail := `{"pad":"`, `","meta":{"imports_remaining":`
+	cut := head + strings.Repeat("x", MaxPrefix-1-len(head)-len(tail)) + tail + `10}}`
+	for _, tc := range []struct {
+		name string
+		body string // before compression
+		read func(io.ReadCloser)
+		want bool // latched after
+	}{
+		{"read to EOF", remainingBody(0), func(b io.ReadCloser) { io.ReadAll(b) }, true},
+		{"read in 1-byte steps", remainingBody(0), func(b io.ReadCloser) {
+			p := make([]byte, 1)
+			for {
+				if _, err := b.Read(p); err != nil {
+					return
+				}
+			}
+		}, true},
+		{"closed unread", remainingBody(0), func(b io.ReadCloser) { b.Close() }, false},
+		{"field past the bound once decompressed", `{` + pad + `,"meta":{"imports_remaining":0}}`,
+			func(b io.ReadCloser) { io.ReadAll(b) }, false},
+		{"number cut by the bound once decompressed", cut, func(b io.ReadCloser) { io.ReadAll(b) }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr, _, _ := newSignalTest(fieldPolicy, reply{ctype: "application/json",
+				header: http.Header{"Content-Encoding": {"gzip"}}, body: gz(tc.body)})
+			resp := submit(t, tr)
+			tc.read(resp.Body)
+			resp.Body.Close()
+			if got := len(tr.Latched()) == 1; got != tc.want {
+				t.Errorf("latched after the caller's read = %v (%q), want %v", got, tr.Latched(), tc.want)
+			}
+			if got := tr.Remaining(); !tc.want && len(got) != 0 {
+				t.Errorf("Remaining() = %v, want empty", got)
+			}
+		})
+	}
 }
 
 // hugeJSON streams {"pad":"xxx…","meta":{"imports_remaining":0}} of about

@@ -43,8 +43,9 @@ func ParseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 }
 
 // RetryAfter returns the wait that resp asks for: its Retry-After header, or
-// failing that, for 429 responses, an X-RateLimit-Reset header holding the
-// Unix time (in seconds) at which the limit resets. Reset times in the past
+// when that is absent or unusable (see [ParseRetryAfter]), for 429
+// responses, an X-RateLimit-Reset header holding the Unix time (in
+// seconds) at which the limit resets. Reset times in the past
 // (clock skew) are ignored. It reports false when resp carries no usable
 // hint.
 func RetryAfter(resp *http.Response, now time.Time) (time.Duration, bool) {
@@ -52,7 +53,11 @@ func RetryAfter(resp *http.Response, now time.Time) (time.Duration, bool) {
 		return 0, false
 	}
 	if v := resp.Header.Get("Retry-After"); v != "" {
-		return ParseRetryAfter(v, now)
+		if d, ok := ParseRetryAfter(v, now); ok {
+			return d, true
+		}
+		// Malformed, negative or past: no hint, but it must not hide
+		// the reset time below.
 	}
 	if resp.StatusCode != http.StatusTooManyRequests {
 		return 0, false

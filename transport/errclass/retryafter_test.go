@@ -61,6 +61,11 @@ func TestRetryAfterRateLimitReset(t *testing.T) {
 	}{
 		{"reset on 429", 429, http.Header{"X-Ratelimit-Reset": {reset}}, 42 * time.Second, true},
 		{"Retry-After wins", 429, http.Header{"X-Ratelimit-Reset": {reset}, "Retry-After": {"2"}}, 2 * time.Second, true},
+		{"Retry-After zero wins", 429, http.Header{"X-Ratelimit-Reset": {reset}, "Retry-After": {"0"}}, 0, true},
+		{"reset when Retry-After is garbage", 429, http.Header{"X-Ratelimit-Reset": {reset}, "Retry-After": {"soon"}}, 42 * time.Second, true},
+		{"reset when Retry-After is negative", 429, http.Header{"X-Ratelimit-Reset": {reset}, "Retry-After": {"-1"}}, 42 * time.Second, true},
+		{"reset when Retry-After is past", 429, http.Header{"X-Ratelimit-Reset": {reset}, "Retry-After": {"Wed, 25 Nov 2026 12:00:00 GMT"}}, 42 * time.Second, true},
+		{"garbage Retry-After alone", 429, http.Header{"Retry-After": {"soon"}}, 0, false},
 		{"reset in the past", 429, http.Header{"X-Ratelimit-Reset": {past}}, 0, false},
 		{"reset garbage", 429, http.Header{"X-Ratelimit-Reset": {"tomorrow"}}, 0, false},
 		{"reset ignored on 503", 503, http.Header{"X-Ratelimit-Reset": {reset}}, 0, false},
