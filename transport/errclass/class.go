@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/resilient-http/resilient/transport/internal/header"
 )
 
 // Class is the verdict on one attempt: what a caller should do about it.
@@ -372,15 +374,8 @@ func HasIdempotencyKey(req *http.Request) bool {
 	if req == nil {
 		return false
 	}
-	if len(req.Header["Idempotency-Key"]) > 0 || len(req.Header["X-Idempotency-Key"]) > 0 {
-		return true
-	}
 	// Header names are case-insensitive, and a map set directly may hold
 	// one in another case: net/http sends it as it is.
-	for k, v := range req.Header {
-		if len(v) > 0 && (strings.EqualFold(k, "Idempotency-Key") || strings.EqualFold(k, "X-Idempotency-Key")) {
-			return true
-		}
-	}
-	return false
+	_, ok := header.Lookup(req.Header, "Idempotency-Key", "X-Idempotency-Key")
+	return ok
 }
