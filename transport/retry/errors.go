@@ -107,6 +107,17 @@ func (e *Error) Is(target error) bool {
 	return target == ErrGaveUp || target == sentinel(e.Reason)
 }
 
+// Timeout reports whether the last attempt's error is a timeout: one in
+// its chain has a Timeout method that says so (an attempt timeout, a
+// net.Error, context.DeadlineExceeded). http.Client's *url.Error and
+// os.IsTimeout ask the error they hold for Timeout without unwrapping it,
+// so without this method a request that gave up on timeouts would not
+// read as timed out.
+func (e *Error) Timeout() bool {
+	var t interface{ Timeout() bool }
+	return errors.As(e.Err, &t) && t.Timeout()
+}
+
 // PrepareError is the error of a [Policy.PrepareRetry] hook, which ended
 // the request before the attempt it was preparing: an [*Error] wraps it,
 // and it unwraps to the hook's error, so errors.Is and errors.As see

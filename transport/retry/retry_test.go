@@ -10,9 +10,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -559,6 +562,39 @@ func TestTransportErrorWrapped(t *testing.T) {
 	}
 	if !strings.HasPrefix(err.Error(), "retry: 3 attempts (attempts_exhausted): ") {
 		t.Errorf("Error() = %q", err.Error())
+	}
+}
+
+// An Error whose last attempt timed out says so through Timeout, as
+// net/http's errors do: http.Client's *url.Error, os.IsTimeout and a
+// net.Error found by errors.As all ask the error they wrap for Timeout,
+// without unwrapping. Mutation caught: Error without a Timeout method, or
+// one that reports true for any cause.
+func TestErrorReportsTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		err     error
+		timeout bool
+	}{
+		{"read timeout", &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}, true},
+		{"reset", &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			base := roundTripperFunc(func(*http.Request) (*http.Response, error) { return nil, tc.err })
+			c := &http.Client{Transport: New(base, fast)}
+			_, err := c.Post("http://x.test/", "text/plain", strings.NewReader("x")) // not retried: ambiguous
+			var rerr *Error
+			if !errors.As(err, &rerr) {
+				t.Fatalf("Post() error = %v, want a *retry.Error", err)
+			}
+			if got := rerr.Timeout(); got != tc.timeout {
+				t.Errorf("(*Error).Timeout() = %v, want %v", got, tc.timeout)
+			}
+			var ue *url.Error
+			if !errors.As(err, &ue) || ue.Timeout() != tc.timeout || os.IsTimeout(err) != tc.timeout {
+				t.Errorf("Post() error %v: url.Error.Timeout() and os.IsTimeout = %v, want %v", err, !tc.timeout, tc.timeout)
+			}
+		})
 	}
 }
 

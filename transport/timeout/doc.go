@@ -15,7 +15,9 @@
 // or [ErrBodyIdle], by kind of bound, and context.DeadlineExceeded, so that
 // classifiers (errclass.Classify) see a timeout, retried when the request
 // is safe to repeat, rather than the caller's cancellation; it never
-// matches context.Canceled. A policy may name its bound with a sentinel of
+// matches context.Canceled. It is a net.Error whose Timeout reports true,
+// and so reads as a timeout to errors.As(err, &netErr), and, through the
+// retry layer's error, to http.Client's *url.Error and os.IsTimeout. A policy may name its bound with a sentinel of
 // its own ([Policy.HeadersErr], [Policy.BodyIdleErr]), which the errors
 // match too, to tell two timeout layers of one chain apart: the transport
 // package's stack uses transport.ErrAttemptTimeout, transport.ErrTimeout

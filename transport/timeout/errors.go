@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 )
 
@@ -21,7 +22,7 @@ var ErrBodyIdle = errors.New("timeout: response body idle too long")
 // classifiers see a timeout, not the caller's cancellation. It does not
 // unwrap to Cause, which is usually the context.Canceled the layer below
 // returned while being torn down: errors.Is(err, context.Canceled) stays
-// false.
+// false. It is a net.Error whose Timeout reports true.
 type Error struct {
 	// Bound is ErrHeaders or ErrBodyIdle: which bound cut.
 	Bound error
@@ -54,3 +55,10 @@ func (e *Error) Is(target error) bool {
 
 // Timeout reports true, as net.Error's method does.
 func (e *Error) Timeout() bool { return true }
+
+// Temporary reports true, as context.DeadlineExceeded's does. With Timeout
+// it makes an Error a net.Error, so that errors.As(err, &netErr) finds it,
+// as it finds the timeouts of net/http.
+func (e *Error) Temporary() bool { return true }
+
+var _ net.Error = (*Error)(nil)

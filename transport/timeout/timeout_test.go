@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -63,6 +64,12 @@ func TestHeadersBoundCutsSilentServer(t *testing.T) {
 			var te *Error
 			if !errors.As(err, &te) || te.After != 20*time.Millisecond || te.Bound != ErrHeaders || !te.Timeout() {
 				t.Fatalf("RoundTrip() error = %#v, want *Error{Bound: ErrHeaders, After: 20ms}", err)
+			}
+			// The idiom of callers who check for timeouts the net way.
+			// Mutation caught: Error without Temporary is no net.Error.
+			var ne net.Error
+			if !errors.As(err, &ne) || !ne.Timeout() {
+				t.Errorf("errors.As(%v, net.Error) with Timeout() = false, want a net.Error timeout", err)
 			}
 			if !strings.HasPrefix(err.Error(), tc.prefix) {
 				t.Errorf("Error() = %q, want prefix %q", err, tc.prefix)
@@ -148,6 +155,9 @@ func TestBodyIdleCutsStalledBody(t *testing.T) {
 		}
 		if sentinel != nil && !errors.Is(err, sentinel) {
 			t.Errorf("read error = %v, want it to match the policy's sentinel", err)
+		}
+		if ne := net.Error(nil); !errors.As(err, &ne) || !ne.Timeout() {
+			t.Errorf("read error = %v, want a net.Error timeout", err)
 		}
 		if d := time.Since(start); d > time.Second {
 			t.Errorf("cut after %v, want about 20ms", d)

@@ -2,6 +2,7 @@ package tracing
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -277,9 +278,56 @@ func detailOf(status int, header http.Header, captured []byte) string {
 	}
 	d := apiErr.Detail
 	if d == "" {
+		d = cutDetail(apiErr.Body)
+	}
+	if d == "" {
 		d = strings.ToValidUTF8(string(apiErr.Body), "\uFFFD")
 	}
 	return truncate(d, maxDetail)
+}
+
+// cutDetail returns the "detail" string of the JSON object that body
+// starts with, where body is cut short (the body was longer than what is
+// kept, or the caller stopped reading) and so does not parse whole: as
+// much of the string as body holds, marked as cut if it is. "" when body
+// does not start with such an object or its detail is not a string.
+func cutDetail(body []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return ""
+	}
+	for {
+		t, err := dec.Token()
+		key, ok := t.(string)
+		if err != nil || !ok {
+			return ""
+		}
+		if key == "detail" {
+			break
+		}
+		var skip json.RawMessage
+		if dec.Decode(&skip) != nil {
+			return ""
+		}
+	}
+	rest := bytes.TrimLeft(body[dec.InputOffset():], " \t\r\n")
+	rest = bytes.TrimLeft(bytes.TrimPrefix(rest, []byte(":")), " \t\r\n")
+	if len(rest) == 0 || rest[0] != '"' {
+		return ""
+	}
+	var d string
+	if json.NewDecoder(bytes.NewReader(rest)).Decode(&d) == nil {
+		return d
+	}
+	// Cut inside the string: close it, dropping up to an escape's length
+	// ("\uXXXX") in case one was cut.
+	for drop := 0; drop <= 6 && drop < len(rest); drop++ {
+		closed := append(rest[:len(rest)-drop:len(rest)-drop], '"')
+		if json.Unmarshal(closed, &d) == nil {
+			return d + "…"
+		}
+	}
+	return ""
 }
 
 // maxDetail bounds the resilient.error.detail attribute.

@@ -3,9 +3,11 @@ package tracing_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -90,6 +92,39 @@ func TestNilResponseBecomesError(t *testing.T) {
 	for _, s := range spans {
 		if s.Status().Code != codes.Error || attrs(s.Attributes())["error.type"].AsString() == "" {
 			t.Errorf("%s span: status %v, attributes %v; want an error", s.SpanKind(), s.Status(), s.Attributes())
+		}
+	}
+}
+
+// closeCounter is a body that counts its Close calls.
+type closeCounter struct {
+	io.Reader
+	closed atomic.Int32
+}
+
+func (c *closeCounter) Close() error { c.closed.Add(1); return nil }
+
+// A RoundTripper below returning both a response and an error breaks the
+// contract; every path of both layers hands up the error alone, as
+// http.Client would take it, and closes the response's body, which
+// nobody above could otherwise reach. Mutation caught: the response
+// dropped unclosed (the request layer did), or passed up with the error
+// (the attempt layer did).
+func TestResponseWithErrorBelowIsClosed(t *testing.T) {
+	broken := errors.New("broken below")
+	for tname, tr := range tracerCases(t) {
+		for lname, layer := range layerCases(tr) {
+			t.Run(tname+"/"+lname, func(t *testing.T) {
+				body := &closeCounter{Reader: strings.NewReader("x")}
+				below := brokenRT{resp: &http.Response{StatusCode: 200, Header: http.Header{}, Body: body}, err: broken}
+				resp, err := layer(below).RoundTrip(httptest.NewRequest(http.MethodGet, "http://127.0.0.1/v1/jobs/1", nil))
+				if resp != nil || err != broken {
+					t.Errorf("RoundTrip() = %v, %v; want nil and the error from below", resp, err)
+				}
+				if n := body.closed.Load(); n != 1 {
+					t.Errorf("the response's body was closed %d times, want 1", n)
+				}
+			})
 		}
 	}
 }

@@ -53,7 +53,8 @@
 //
 // Both layers keep the RoundTripper contract for the layers around them: a
 // (nil, nil) from below becomes an error wrapping [errclass.ErrNilResponse],
-// and CloseIdleConnections is forwarded to the RoundTripper below, so that
+// a response returned with an error is closed and the error alone handed
+// up, and CloseIdleConnections is forwarded to the RoundTripper below, so that
 // http.Client.CloseIdleConnections reaches the base transport.
 //
 // Tracing never changes behaviour. With no-op providers (the OpenTelemetry

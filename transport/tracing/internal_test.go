@@ -203,6 +203,32 @@ func TestDetailOf(t *testing.T) {
 	}
 }
 
+// An error body longer than what is kept for the detail is a JSON object
+// cut short: its detail string is still decoded when it lies in what was
+// kept, and the start of a detail string that was itself cut is decoded
+// too, rather than the raw JSON being recorded. Mutation caught: detailOf
+// giving up on JSON that does not parse whole.
+func TestDetailOfCutJSON(t *testing.T) {
+	pad := strings.Repeat("p", 2000)
+	for _, tc := range []struct {
+		name, body, want string
+	}{
+		{"detail first", `{"detail": "Insufficient credits", "pad": "` + pad + `"}`, "Insufficient credits"},
+		{"detail after others", `{"type":"about:blank","n":[1,{"a":2}],"detail":"Insufficient \"credits\"","pad":"` + pad + `"}`, `Insufficient "credits"`},
+		{"detail cut", `{"detail":"Traceback: ` + pad + `"}`, "Traceback: " + strings.Repeat("p", 20)},
+		{"detail cut in an escape", `{"detail":"` + strings.Repeat("x", 990) + `\u00e9\u00e9\u00e9\u00e9\u00e9` + pad + `"}`, strings.Repeat("x", 20)},
+		{"no detail", `{"pad":"` + pad + `"}`, `{"pad":"ppp`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			captured := []byte(tc.body)[:defaultDetailBytes]
+			d := detailOf(422, http.Header{"Content-Type": {"application/json"}}, captured)
+			if !strings.HasPrefix(d, tc.want) || len(d) > maxDetail+len("…") {
+				t.Errorf("detailOf(%.30q...) = %.60q, want %.60q...", tc.body, d, tc.want)
+			}
+		})
+	}
+}
+
 func TestSpanNameCacheMatchesSpanName(t *testing.T) {
 	tr := New(Config{})
 	for known := range knownMethods {

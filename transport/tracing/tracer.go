@@ -268,11 +268,20 @@ func (t *Tracer) PacingRefused(ctx context.Context, key string, d time.Duration)
 
 // roundTrip calls next.RoundTrip, turning the (nil, nil) of a broken
 // RoundTripper into an error wrapping [errclass.ErrNilResponse]: neither this
-// layer nor the ones above may be handed a nil response without an error.
+// layer nor the ones above may be handed a nil response without an error,
+// nor a response with one (its body is closed).
 func roundTrip(next http.RoundTripper, req *http.Request) (*http.Response, error) {
 	resp, err := next.RoundTrip(req)
 	if resp == nil && err == nil {
 		err = nilResponse(next)
+	}
+	if resp != nil && err != nil {
+		// A RoundTripper returning both is broken: hand up the error, as
+		// http.Client would take it, and close the body nobody else sees.
+		if resp.Body != nil {
+			resp.Body.Close()
+		}
+		resp = nil
 	}
 	return resp, err
 }
