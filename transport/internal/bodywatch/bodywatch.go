@@ -174,17 +174,21 @@ func (b *Body) Read(p []byte) (int, error) {
 
 // Close ends the body, if it has not ended, then closes the body below,
 // once: a later Close returns nil. Ending first lets a layer release what
-// the body below may wait on while it closes (a context).
-func (b *Body) Close() error {
+// the body below may wait on while it closes (a context). The body below
+// is closed even when ending panics (a user's hook, a span processor):
+// the panic goes on to the caller, the connection is not left open.
+func (b *Body) Close() (err error) {
+	defer func() {
+		b.mu.Lock()
+		closed := b.closed
+		b.closed = true
+		b.mu.Unlock()
+		if !closed {
+			err = b.rc.Close()
+		}
+	}()
 	b.end(Closed, nil)
-	b.mu.Lock()
-	closed := b.closed
-	b.closed = true
-	b.mu.Unlock()
-	if closed {
-		return nil
-	}
-	return b.rc.Close()
+	return nil
 }
 
 // Cut ends the body as [Cut], with err, unless it has ended already, and

@@ -375,3 +375,26 @@ func TestEndRunsWhenReporterPanics(t *testing.T) {
 		t.Errorf("End ran %d times (%v) after the reporter panicked, want once (closed)", r.ends.Load(), r.how)
 	}
 }
+
+// A layer's End that panics (tracing's, when a user's span processor
+// panics in span.End) still lets Close reach the body below: the panic
+// goes on to the caller, the connection is closed, and once.
+func TestCloseReachesBelowWhenEndPanics(t *testing.T) {
+	bl := &below{Reader: strings.NewReader("x")}
+	r := watch(bl, false)
+	r.onEnd = func() { panic("span processor") }
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("End's panic did not reach the caller")
+			}
+		}()
+		r.Close()
+	}()
+	if bl.closes.Load() != 1 {
+		t.Errorf("body below closed %d times after End panicked, want 1", bl.closes.Load())
+	}
+	if err := r.Close(); err != nil || bl.closes.Load() != 1 {
+		t.Errorf("second Close = %v, closes below %d; want nil, 1", err, bl.closes.Load())
+	}
+}
