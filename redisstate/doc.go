@@ -11,7 +11,12 @@
 //   - Every write is also published on the channel "<namespace>:events" (writes
 //     queued while a pipeline is out go together in the next one); each
 //     Store keeps a local mirror from those messages, and reads the keys
-//     again (SCAN) whenever it (re)subscribes. Reads never touch Redis.
+//     again (SCAN) whenever it (re)subscribes, dropping from the mirror
+//     the deadlines Redis no longer holds: a Clear published while it was
+//     not listening would otherwise refuse requests here until its
+//     deadline. (After a restart that lost Redis's data, what other
+//     replicas learnt is learnt again; each layer keeps what it learnt
+//     itself.) Reads never touch Redis.
 //   - Counts (a breaker's failures) travel on the channel only: a replica
 //     that was cut off counts what it hears from then on.
 //   - Leases are SET NX PX keys "<namespace>:l:<kind>:<key>" holding the
@@ -24,7 +29,9 @@
 //
 // Redis slow, down or partitioned: each call to Redis is bounded by
 // Options.OpTimeout (the client must have ContextTimeoutEnabled, which New
-// checks). The first failure marks the Store unhealthy and logs one line;
+// checks). The first failure marks the Store unhealthy and logs one line
+// (so does a heartbeat that Redis refuses with an error, a rejected AUTH
+// for one: Redis is up, but nothing can be shared through it);
 // from then on no call waits on Redis at all: reads serve the mirror,
 // writes stay local, Lease is local and Reserve answers from a local
 // bucket of the rate divided by Options.Replicas. A background loop pings

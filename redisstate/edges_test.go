@@ -110,3 +110,108 @@ func TestNoChannelRightsNotHealthy(t *testing.T) {
 		t.Fatal("Healthy() while deaf to the fleet: the subscription was refused")
 	}
 }
+
+// A Clear another replica published while this one was resubscribing
+// never reaches it: the resync that follows the resubscription must drop
+// the deadline Redis no longer holds. It used to only add what Redis
+// holds, so the replica kept refusing (a released credits latch, a closed
+// breaker) until the stale deadline ran out, while calling itself healthy.
+func TestResyncDropsClearMissedWhileResubscribing(t *testing.T) {
+	srv := startRedis(t)
+	r := replicas(t, srv, 2, Options{Namespace: "t", OpTimeout: slow})
+	a, b := r[0], r[1]
+	a.SetUntil(fleet.KindCredits, "POST /batch", time.Now().Add(time.Minute))
+	a.SetUntil(fleet.KindThrottle, "https://api", time.Now().Add(time.Minute))
+	eventually(t, 2*time.Second, "SetUntil seen", func() bool {
+		return !b.Until(fleet.KindCredits, "POST /batch").IsZero() && !b.Until(fleet.KindThrottle, "https://api").IsZero()
+	})
+	// The latch's key goes, and its Clear message is lost (as it is when
+	// it is published while b's subscription is down); then b's
+	// subscription breaks and go-redis renews it.
+	admin := srv.newClient()
+	ctx := context.Background()
+	if err := admin.Del(ctx, "t:u:1:POST /batch").Err(); err != nil {
+		t.Fatal(err)
+	}
+	// The window stays in Redis, rewritten by a later release: held all
+	// the same.
+	if err := admin.Set(ctx, "t:u:2:https://api", "2", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub").Err(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "b drops the latch Redis no longer holds", func() bool {
+		return b.Until(fleet.KindCredits, "POST /batch").IsZero()
+	})
+	if b.Until(fleet.KindThrottle, "https://api").IsZero() {
+		t.Fatal("the resync dropped a deadline Redis still holds (in a later release's value)")
+	}
+	if !b.Healthy() {
+		t.Fatal("b not healthy after resubscribing")
+	}
+}
+
+// Redis that refuses this Store's connections (a rotated password, an ACL
+// user turned off) answers every call with an error reply: the Store
+// shares nothing, so it must say so (Healthy false, one log line) and come
+// back by itself. A failed heartbeat used to count as "Redis answered".
+func TestAuthRefusedNotHealthy(t *testing.T) {
+	srv := startRedis(t)
+	admin := srv.newClient()
+	ctx := context.Background()
+	if err := admin.Do(ctx, "ACL", "SETUSER", "app", "on", ">pw", "~*", "&*", "+@all").Err(); err != nil {
+		t.Skipf("ACL SETUSER: %v", err)
+	}
+	c := redis.NewClient(&redis.Options{Addr: srv.addr(), Username: "app", Password: "pw", ContextTimeoutEnabled: true, DialTimeout: 100 * time.Millisecond})
+	t.Cleanup(func() { c.Close() })
+	lb := new(logBuf)
+	s, err := New(c, Options{Namespace: "t", OpTimeout: 200 * time.Millisecond, Heartbeat: 50 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelInfo}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if !s.Healthy() {
+		t.Fatal("not healthy after New")
+	}
+	if err := admin.Do(ctx, "ACL", "SETUSER", "app", "off").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.Do(ctx, "CLIENT", "KILL", "USER", "app").Err(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 3*time.Second, "the Store notices it is refused", func() bool { return !s.Healthy() })
+	if n := lb.count("Redis lost"); n != 1 {
+		t.Errorf("logged %d lost lines, want 1:\n%s", n, lb.String())
+	}
+	if err := admin.Do(ctx, "ACL", "SETUSER", "app", "on").Err(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "the Store resumes", s.Healthy)
+}
+
+// New tries Redis once, bounded by OpTimeout, as its doc says: a Redis
+// that accepts connections but never answers (frozen here; a stuck proxy
+// does the same) must not hold a service's start. Subscribing used to
+// connect without that bound, for the client's own timeouts (5s).
+func TestNewBoundedWithRedisFrozen(t *testing.T) {
+	srv := startRedis(t)
+	thaw := freeze(t, srv)
+	const opTimeout = 100 * time.Millisecond
+	start := time.Now()
+	s, err := New(srv.newClient(), Options{Namespace: "t", OpTimeout: opTimeout, MaxBackoff: 100 * time.Millisecond})
+	took := time.Since(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	thaw() // before Close: go-redis's own reconnection is not ours to bound
+	if took > 10*opTimeout {
+		t.Fatalf("New took %v with Redis frozen, want about OpTimeout (%v)", took, opTimeout)
+	}
+	if s.Healthy() {
+		t.Fatal("healthy with Redis frozen")
+	}
+	eventually(t, 10*time.Second, "the Store connects once Redis answers", s.Healthy)
+}

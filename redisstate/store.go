@@ -95,6 +95,7 @@ type Store struct {
 	c       redis.UniversalClient
 	o       Options
 	id      string
+	mem     *fleet.Memory // the mirror's state, for resync
 	mirror  *fleet.Replica
 	limiter *redis_rate.Limiter
 	channel string
@@ -169,19 +170,25 @@ func New(client redis.UniversalClient, o Options) (*Store, error) {
 	o = o.withDefaults()
 	var b [8]byte
 	_, _ = rand.Read(b[:])
+	mem := fleet.NewMemory()
 	s := &Store{
 		c:       client,
 		o:       o,
 		id:      hex.EncodeToString(b[:]),
-		mirror:  fleet.NewMemory().Replica(),
+		mem:     mem,
+		mirror:  mem.Replica(),
 		limiter: redis_rate.NewLimiter(client),
 		channel: o.Namespace + ":events",
 		ops:     make(chan op, o.QueueSize),
 		wake:    make(chan struct{}, 1),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.ps = client.Subscribe(s.ctx, s.channel)
+	// One bound for connecting, subscribing and the confirmation: a Redis
+	// that accepts connections but never answers (frozen, or behind a
+	// stuck proxy) would otherwise hold New for the client's own dial and
+	// read timeouts.
 	ctx, cancel := context.WithTimeout(s.ctx, o.OpTimeout)
+	s.ps = client.Subscribe(ctx, s.channel)
 	_, err := s.ps.Receive(ctx) // the subscription's confirmation
 	cancel()
 	if err == nil {
@@ -572,7 +579,12 @@ func (s *Store) watch() {
 		}
 		next := s.o.Heartbeat
 		if err != nil {
-			s.fail(context.Background(), err)
+			// Not fail: an error reply to the heartbeat (a refused AUTH, a
+			// user turned off, LOADING) is Redis up but unusable.
+			if s.ctx.Err() == nil {
+				s.failed.Add(1)
+				s.down(err)
+			}
 			next = backoff
 			backoff = min(2*backoff, s.o.MaxBackoff)
 			// down() poked wake: drain it, or the loop would spin.
@@ -596,8 +608,15 @@ func (s *Store) watch() {
 
 var errNotSubscribed = errors.New("redisstate: Redis answers but refused or has not confirmed the subscription to the channel (does the user have pub/sub rights?)")
 
-// resync merges every deadline Redis holds into the mirror.
+// resync merges every deadline Redis holds into the mirror, and drops
+// from the mirror the deadlines Redis no longer holds: a Clear published
+// while this Store was cut off or resubscribing never reached it, and
+// would otherwise refuse requests here until the deadline passed. A
+// deadline set in the mirror since the scan began stays.
 func (s *Store) resync() error {
+	before := s.mem.Deadlines()
+	var seenMu sync.Mutex // ForEachMaster scans the masters concurrently
+	seen := make(map[fact]struct{})
 	scan := func(ctx context.Context, c redis.Cmdable) error {
 		var cursor uint64
 		for {
@@ -605,9 +624,15 @@ func (s *Store) resync() error {
 			if err != nil {
 				return err
 			}
-			if err := s.load(ctx, keys); err != nil {
+			found, err := s.load(ctx, keys)
+			if err != nil {
 				return err
 			}
+			seenMu.Lock()
+			for _, f := range found {
+				seen[f] = struct{}{}
+			}
+			seenMu.Unlock()
 			if cursor = next; cursor == 0 {
 				return nil
 			}
@@ -616,15 +641,28 @@ func (s *Store) resync() error {
 	// A whole SCAN may take several round trips: give it a few bounds.
 	ctx, cancel := context.WithTimeout(s.ctx, 20*s.o.OpTimeout)
 	defer cancel()
+	var err error
 	if cc, ok := s.c.(*redis.ClusterClient); ok {
-		return cc.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error { return scan(ctx, n) })
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error { return scan(ctx, n) })
+	} else {
+		err = scan(ctx, s.c)
 	}
-	return scan(ctx, s.c)
+	if err != nil {
+		return err // a partial scan proves no deadline gone
+	}
+	for _, d := range before {
+		if _, ok := seen[fact{d.Kind, d.Key}]; !ok {
+			s.mem.ClearIf(d)
+		}
+	}
+	return nil
 }
 
-func (s *Store) load(ctx context.Context, keys []string) error {
+// load reads keys' deadlines into the mirror and returns the facts
+// Redis holds a deadline for.
+func (s *Store) load(ctx context.Context, keys []string) ([]fact, error) {
 	if len(keys) == 0 {
-		return nil
+		return nil, nil
 	}
 	vals := make([]*redis.StringCmd, len(keys))
 	ttls := make([]*redis.DurationCmd, len(keys))
@@ -636,15 +674,25 @@ func (s *Store) load(ctx context.Context, keys []string) error {
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return err
+		return nil, err
 	}
+	found := make([]fact, 0, len(keys))
 	now := time.Now()
 	prefix := s.o.Namespace + ":u:"
 	for i, k := range keys {
 		v, ttl := vals[i].Val(), ttls[i].Val()
 		kindStr, key, ok := strings.Cut(strings.TrimPrefix(k, prefix), ":")
 		kind, err := strconv.Atoi(kindStr)
-		if v != version || !ok || err != nil || kind < 0 || kind > math.MaxUint8 || !fleet.Kind(kind).Valid() {
+		if !ok || err != nil || kind < 0 || kind > math.MaxUint8 || !fleet.Kind(kind).Valid() {
+			s.ignored.Add(1)
+			continue
+		}
+		if ttl > 0 {
+			// Held, whatever its version: a release that wrote a
+			// value of its own does not make this one drop the deadline.
+			found = append(found, fact{fleet.Kind(kind), key})
+		}
+		if v != version {
 			s.ignored.Add(1)
 			continue
 		}
@@ -652,7 +700,7 @@ func (s *Store) load(ctx context.Context, keys []string) error {
 			s.mirror.SetUntil(fleet.Kind(kind), key, now.Add(ttl))
 		}
 	}
-	return nil
+	return found, nil
 }
 
 func globEscape(s string) string {

@@ -107,6 +107,44 @@ func (r *Replica) Reserve(_ context.Context, key string, l Limit) (time.Duration
 	return r.m.reserve(key, l, time.Now())
 }
 
+// Deadline is one deadline a [Memory] holds: see [Memory.Deadlines].
+type Deadline struct {
+	Kind  Kind
+	Key   string
+	Until time.Time
+}
+
+// Deadlines returns the deadlines m holds that have not passed, in no
+// order. With [Memory.ClearIf] it lets a networked Store that keeps m as
+// its mirror drop the deadlines its backend no longer holds: Clears it
+// missed while it was cut off or resubscribing.
+func (m *Memory) Deadlines() []Deadline {
+	now := time.Now()
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]Deadline, 0, len(m.until))
+	for k, t := range m.until {
+		if t.After(now) {
+			out = append(out, Deadline{Kind: k.kind, Key: k.key, Until: t})
+		}
+	}
+	return out
+}
+
+// ClearIf clears the deadline of (d.Kind, d.Key) if it is still d.Until,
+// and reports whether it did: a deadline set again since [Memory.Deadlines]
+// returned d stays. Unlike [Store.Clear] it keeps the key's count.
+func (m *Memory) ClearIf(d Deadline) bool {
+	k := factKey{d.Kind, d.Key}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if t, ok := m.until[k]; !ok || !t.Equal(d.Until) {
+		return false
+	}
+	delete(m.until, k)
+	return true
+}
+
 func (m *Memory) untilAt(kind Kind, key string, now time.Time) time.Time {
 	m.mu.RLock()
 	t := m.until[factKey{kind, key}]

@@ -165,3 +165,31 @@ func BenchmarkUntil(b *testing.B) {
 		}
 	})
 }
+
+// ClearIf drops a deadline only while it is the one Deadlines listed: a
+// resync must not undo a deadline set again while it scanned its backend.
+func TestClearIfKeepsDeadlineSetAgain(t *testing.T) {
+	m := NewMemory()
+	r := m.Replica()
+	until := time.Now().Add(time.Minute)
+	r.SetUntil(KindCredits, "gone", until)
+	r.SetUntil(KindCredits, "again", until)
+	r.Add(KindCredits, "gone", 2, time.Minute)
+	ds := m.Deadlines()
+	if len(ds) != 2 {
+		t.Fatalf("Deadlines() = %v, want 2", ds)
+	}
+	r.SetUntil(KindCredits, "again", until.Add(time.Second))
+	for _, d := range ds {
+		m.ClearIf(d)
+	}
+	if got := r.Until(KindCredits, "gone"); !got.IsZero() {
+		t.Fatalf("Until(gone) = %v after ClearIf, want zero", got)
+	}
+	if got := r.Until(KindCredits, "again"); got.IsZero() {
+		t.Fatal("ClearIf dropped a deadline set again since Deadlines")
+	}
+	if got := r.Count(KindCredits, "gone"); got != 2 {
+		t.Fatalf("Count(gone) = %d after ClearIf, want 2 (counts stay)", got)
+	}
+}

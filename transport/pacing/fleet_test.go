@@ -123,3 +123,19 @@ func TestFleetSharedRate(t *testing.T) {
 		t.Errorf("shared 429 share = %.2f, want under 5%%", shared)
 	}
 }
+
+// Until reports the window requests wait for: with a fleet, one that
+// another replica learnt counts, as it does for the requests it refuses.
+func TestUntilIncludesFleetWindow(t *testing.T) {
+	m := fleet.NewMemory()
+	pt := pacing.New(nil, pacing.Policy{Fleet: m.Replica()})
+	const key = "https://api.example.com"
+	until := time.Now().Add(time.Minute)
+	m.Replica().SetUntil(fleet.KindThrottle, key, until)
+	if got := pt.Until(key); !got.Equal(until) {
+		t.Fatalf("Until(%q) = %v, want the fleet's window %v", key, got, until)
+	}
+	if got := pt.Until("https://other.example.com"); !got.IsZero() {
+		t.Fatalf("Until(other) = %v, want zero", got)
+	}
+}

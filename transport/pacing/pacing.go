@@ -182,16 +182,21 @@ func (t *Transport) CloseIdleConnections() {
 
 // Until returns when the window of key (as [Error.Key] spells it) ends,
 // or the zero Time if it has none open: for a health endpoint or a test.
+// With [Policy.Fleet] it is the later end of the window here and in the
+// fleet, the one requests wait for.
 func (t *Transport) Until(key string) time.Time {
-	e, ok := t.s.reg.Get(key)
-	if !ok {
-		return time.Time{}
+	var until time.Time
+	if e, ok := t.s.reg.Get(key); ok {
+		if u := e.until.Load(); u > t.s.now().UnixNano() {
+			until = time.Unix(0, u)
+		}
 	}
-	u := e.until.Load()
-	if u <= t.s.now().UnixNano() {
-		return time.Time{}
+	if f := t.s.p.Fleet; f != nil {
+		if u := f.Until(fleet.KindThrottle, key); u.After(until) {
+			until = u
+		}
 	}
-	return time.Unix(0, u)
+	return until
 }
 
 var errInvalidRequest = fmt.Errorf("pacing: %w: nil request or URL", errclass.ErrInvalidRequest)
