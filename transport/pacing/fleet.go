@@ -21,7 +21,7 @@ func (t *Transport) roundTripFleet(req *http.Request, key string) (*http.Respons
 		if e, ok := t.s.reg.Get(key); ok {
 			if u := e.until.Load(); u != 0 {
 				now = t.s.now()
-				wait = time.Duration(u - now.UnixNano())
+				wait = time.Duration(u - instant(now))
 			}
 		}
 		if u := f.Until(fleet.KindThrottle, key); !u.IsZero() {

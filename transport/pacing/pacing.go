@@ -79,7 +79,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			break
 		}
 		now := t.s.now()
-		wait := time.Duration(e.until.Load() - now.UnixNano())
+		wait := time.Duration(e.until.Load() - instant(now))
 		if round == 0 && e.lim != nil {
 			res = e.lim.ReserveN(now, 1)
 			if !res.OK() { // a burst below 1 never lets a request through
@@ -162,7 +162,7 @@ func (t *Transport) send(req *http.Request, key string) (*http.Response, error) 
 		until := now.get().Add(min(d, t.s.p.MaxWindow))
 		// A window kept out by MaxKeys is not published either: MaxKeys
 		// bounds what this replica puts in every mirror too.
-		if t.s.open(key, until.UnixNano()) {
+		if t.s.open(key, instant(until)) {
 			if f := t.s.p.Fleet; f != nil {
 				f.SetUntil(fleet.KindThrottle, key, until)
 			}
@@ -187,8 +187,8 @@ func (t *Transport) CloseIdleConnections() {
 func (t *Transport) Until(key string) time.Time {
 	var until time.Time
 	if e, ok := t.s.reg.Get(key); ok {
-		if u := e.until.Load(); u > t.s.now().UnixNano() {
-			until = time.Unix(0, u)
+		if u := e.until.Load(); u > instant(t.s.now()) {
+			until = timeAt(u)
 		}
 	}
 	if f := t.s.p.Fleet; f != nil {

@@ -8,6 +8,19 @@ import (
 	"golang.org/x/time/rate"
 )
 
+// epoch anchors the instants windows are kept at (see instant): a century
+// ago, so that every time a test clock gives is after it.
+var epoch = time.Now().Add(-100 * 365 * 24 * time.Hour)
+
+// instant returns t as nanoseconds since epoch. time.Now's readings carry
+// the monotonic clock and Sub uses it: a step of the wall clock (NTP, a
+// VM resumed) neither lengthens nor shortens an open window, as it would
+// if windows were kept as Unix nanoseconds.
+func instant(t time.Time) int64 { return int64(t.Sub(epoch)) }
+
+// timeAt returns the time of instant n.
+func timeAt(n int64) time.Time { return epoch.Add(time.Duration(n)) }
+
 // store holds the windows and rates of a Transport (or of every Transport
 // a Middleware made), one entry per key, at most MaxKeys of them.
 type store struct {
@@ -15,15 +28,15 @@ type store struct {
 	now func() time.Time // a hook for tests, as in x/time/rate
 	reg *registry.Registry[string, *entry]
 
-	// latest is the end of the furthest window opened, as Unix
-	// nanoseconds, or 0 once it has passed (or none was opened): while it
+	// latest is the end of the furthest window opened, as an instant, or
+	// 0 once it has passed (or none was opened): while it
 	// is 0 and no Rate is set, a request needs no key and no lookup.
 	latest atomic.Int64
 }
 
 // entry is one key's state.
 type entry struct {
-	until atomic.Int64  // end of the window, Unix nanoseconds; 0 if none
+	until atomic.Int64  // end of the window, an instant; 0 if none
 	lim   *rate.Limiter // nil without Policy.Rate
 }
 
@@ -37,7 +50,7 @@ func newStore(p Policy) *store {
 // requests through that the server asked to hold back. An entry with only
 // a rate may go, reluctantly: its next request finds a full bucket.
 func (s *store) retention(e *entry) registry.Retention {
-	if e.until.Load() > s.now().UnixNano() {
+	if e.until.Load() > instant(s.now()) {
 		return registry.Pinned
 	}
 	if e.lim != nil {
@@ -57,7 +70,7 @@ func (s *store) idle() bool {
 	if l == 0 {
 		return true
 	}
-	if s.now().UnixNano() < l {
+	if instant(s.now()) < l {
 		return false
 	}
 	s.latest.CompareAndSwap(l, 0) // fails only if a window opened since
@@ -81,7 +94,7 @@ func (s *store) lookup(key string) (*entry, bool) {
 	return s.reg.Get(key)
 }
 
-// open extends key's window to until (Unix nanoseconds); a window never
+// open extends key's window to until (an instant); a window never
 // shrinks. It reports false when MaxKeys windows are open already.
 func (s *store) open(key string, until int64) bool {
 	e, ok := s.reg.GetOrCreate(key, s.newEntry)
