@@ -215,3 +215,17 @@ func TestNewBoundedWithRedisFrozen(t *testing.T) {
 	}
 	eventually(t, 10*time.Second, "the Store connects once Redis answers", s.Healthy)
 }
+
+// With OpTimeout left zero, a lease asked of a frozen Redis waits at most
+// 50 ms (the README's bound), then the replica decides alone. 400 ms leaves
+// a loaded machine eight times the bound.
+func TestDefaultOpTimeoutBoundsLease(t *testing.T) {
+	srv := startRedis(t)
+	r := replicas(t, srv, 1, Options{Namespace: "t"})[0]
+	freeze(t, srv)
+	start := time.Now()
+	r.Lease(fleet.KindBreaker, "k", time.Minute)
+	if d := time.Since(start); d > 400*time.Millisecond {
+		t.Errorf("Lease took %v with Redis frozen, want about 50ms (OpTimeout's default)", d)
+	}
+}

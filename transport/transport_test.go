@@ -57,6 +57,28 @@ func TestChainNilBase(t *testing.T) {
 	}
 }
 
+// NewClient, as the README's quick start says, keeps the client's Jar,
+// Timeout and CheckRedirect and leaves the original untouched.
+func TestNewClientKeepsClientAndCopies(t *testing.T) {
+	jar, _ := cookiejar.New(nil)
+	redirect := func(*http.Request, []*http.Request) error { return errors.New("no") }
+	base := echoTrail()
+	orig := &http.Client{Transport: base, Jar: jar, Timeout: 7 * time.Second, CheckRedirect: redirect}
+	c, err := NewClient(orig, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c == orig || orig.Transport != base {
+		t.Fatal("NewClient modified or returned the caller's client")
+	}
+	if c.Jar != jar || c.Timeout != 7*time.Second || c.CheckRedirect == nil {
+		t.Errorf("NewClient lost client settings: %+v", c)
+	}
+	if _, ok := c.Transport.(*Stack); !ok {
+		t.Errorf("NewClient's Transport = %T, want *Stack", c.Transport)
+	}
+}
+
 func TestWrapKeepsClientAndCopies(t *testing.T) {
 	jar, _ := cookiejar.New(nil)
 	redirect := func(*http.Request, []*http.Request) error { return errors.New("no") }

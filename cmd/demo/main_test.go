@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -19,6 +20,22 @@ func TestDemoStory(t *testing.T) {
 		t.Fatalf("run() error = %v\n%s", err, out.String())
 	}
 	got := out.String()
+	// The README shows the demo's metrics summary: its lines must be the
+	// demo's (they hold no address, so they are the same on every run).
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, shown, ok := strings.Cut(string(readme), "\nmetrics:\n")
+	shown, _, _ = strings.Cut(shown, "```")
+	if !ok || strings.TrimSpace(shown) == "" {
+		t.Error("README.md shows no metrics summary of the demo")
+	}
+	for line := range strings.Lines(shown) {
+		if !strings.Contains(got, line) {
+			t.Errorf("README.md shows the demo printing %q; it does not", line)
+		}
+	}
 	sections := strings.Split(got, "\n\n")[1:]
 	if len(sections) == len(story)+1 { // the metrics summary closes the run
 		if !strings.Contains(sections[len(story)], "resilient.client.fast_fails: type=*breaker.OpenError 2, type=*credits.Error 2, type=*pacing.Error 1") {

@@ -169,6 +169,22 @@ func TestRateLimitedCountedOnlyWhenAsked(t *testing.T) {
 	}
 }
 
+// A 429 not counted as a failure is not a success either: it does not
+// break a run of failures (the README: "429 counts as neither").
+func TestRateLimitedNotASuccess(t *testing.T) {
+	stub := &flip{}
+	tr := New(stub, Policy{ConsecutiveFailures: 2})
+	for _, code := range []int32{500, 429, 500} {
+		stub.code.Store(code)
+		if _, err := get(t, tr, "http://a.test/"); err != nil {
+			t.Fatalf("%d: error = %v", code, err)
+		}
+	}
+	if st := tr.States()["http://a.test"]; st != StateOpen {
+		t.Errorf("state after 500, 429, 500 with ConsecutiveFailures 2 = %v, want open", st)
+	}
+}
+
 func TestCanceledRequestsNotCounted(t *testing.T) {
 	stub := &flip{}
 	stub.fail.Store(true)

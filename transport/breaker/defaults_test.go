@@ -194,6 +194,11 @@ func TestDefaultFailureRatio(t *testing.T) {
 	}{
 		{"75 % failures", []int{500, 500, 500, 200}, 400, 0},
 		{"90 % failures", []int{500, 500, 500, 500, 500, 500, 500, 500, 500, 200}, 400, 21},
+		// Exactly at the ratio: ≥ 80 % of ≥ 20 attempts trips, on the first
+		// failure after the 20th attempt (17 of 21).
+		{"80 % failures", []int{500, 500, 500, 500, 200}, 400, 21},
+		// A dead server trips on 10 failures in a row, before 20 attempts.
+		{"every attempt fails", []int{500}, 400, 10},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			stub := &pattern{script: tc.script}

@@ -83,6 +83,21 @@ func BenchmarkManyKeys(b *testing.B) {
 	})
 }
 
+// With MaxKeys left zero, at most 1000 breakers are kept (the README's
+// default): a flood of 1500 hosts leaves exactly 1000.
+func TestDefaultMaxKeys(t *testing.T) {
+	tr := New(newOK(), Policy{})
+	for i := range 1500 {
+		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://h%d.test/", i), nil)
+		if _, err := tr.RoundTrip(req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(tr.States()); n != 1000 {
+		t.Errorf("%d breakers kept after 1500 hosts, want 1000", n)
+	}
+}
+
 // BenchmarkChurn cycles 1000 hosts through a registry of 50: nearly every
 // request creates a breaker and evicts another.
 func BenchmarkChurn(b *testing.B) {

@@ -337,6 +337,18 @@ func TestProbeOutcome(t *testing.T) {
 	}
 }
 
+// With Cooldown left zero a latched route is probed after 1 minute, the
+// README's default: not a second before.
+func TestDefaultCooldownIsAMinute(t *testing.T) {
+	tr, a, clk := newTest(Policy{})
+	latchRoute(t, tr, a, "POST", "/v1/enhancements")
+	a.set("POST partner.test/v1/enhancements", 200)
+	clk.Advance(time.Minute - time.Second)
+	refused(t, tr, "POST", "/v1/enhancements")
+	clk.Advance(time.Second)
+	passes(t, tr, "POST", "/v1/enhancements")
+}
+
 // A probe canceled by its caller learns nothing: the next request probes at
 // once rather than after another cooldown.
 func TestProbeCanceled(t *testing.T) {
@@ -393,8 +405,8 @@ func TestFloodKeepsEveryLatch(t *testing.T) {
 			sent++
 		}
 	}
-	if n := tr.s.route.Len(); n != DefaultMaxKeys {
-		t.Errorf("%d route latches, want %d", n, DefaultMaxKeys)
+	if n := tr.s.route.Len(); n != 1000 { // the README's default
+		t.Errorf("%d route latches, want 1000", n)
 	}
 	// 999 routes fill the bound, the 1000th latches the host.
 	if sent != DefaultMaxKeys {
@@ -424,8 +436,8 @@ func TestFloodKeepsEveryLatch(t *testing.T) {
 	if _, ok := tr.s.host.Get(hostKey{"POST", "https", "partner.test"}); ok {
 		t.Error("the host latch survived a 200 probe")
 	}
-	if n := tr.s.route.Len(); n != DefaultMaxKeys {
-		t.Errorf("%d route latches after the host's release, want %d", n, DefaultMaxKeys)
+	if n := tr.s.route.Len(); n != 1000 { // the README's default
+		t.Errorf("%d route latches after the host's release, want 1000", n)
 	}
 }
 
@@ -749,10 +761,22 @@ func TestHostProbeFreedWhenRouteRefuses(t *testing.T) {
 // a 503 it calls a success releases it; a 402 latches whatever it says.
 func TestProbeOutcomeFollowsClassifier(t *testing.T) {
 	c := errclass.Classifier(errclass.Classify).WithStatus(errclass.Retryable, 409).WithStatus(errclass.Success, 503)
+	// A server fault that is not to be retried (a 500 whose server says
+	// "X-Should-Retry: false") says nothing about credits either: the
+	// latch stays.
+	c = func(next errclass.Classifier) errclass.Classifier {
+		return func(req *http.Request, resp *http.Response, err error) errclass.Outcome {
+			out := next(req, resp, err)
+			if resp != nil && resp.StatusCode == 500 {
+				out.Class, out.ServerFault = errclass.Permanent, true
+			}
+			return out
+		}
+	}(c)
 	for _, tc := range []struct {
 		status  int
 		release bool
-	}{{409, false}, {503, true}, {200, true}} {
+	}{{409, false}, {500, false}, {503, true}, {200, true}} {
 		tr, a, clk := newTest(Policy{Cooldown: time.Minute, Classifier: c})
 		latchRoute(t, tr, a, "POST", "/v1/enhancements")
 		const ep = "POST partner.test/v1/enhancements"

@@ -190,12 +190,12 @@ func TestRemainingFieldLatchesAfterRead(t *testing.T) {
 func TestRemainingFieldBounded(t *testing.T) {
 	pad := func(n int) string { return `"pad":"` + strings.Repeat("x", n) + `"` }
 	t.Run("after the bound", func(t *testing.T) {
-		tr, _, _ := newSignalTest(fieldPolicy, jsonReply(`{`+pad(MaxPrefix)+`,"meta":{"imports_remaining":0}}`))
+		tr, _, _ := newSignalTest(fieldPolicy, jsonReply(`{`+pad(4<<10)+`,"meta":{"imports_remaining":0}}`)) // the README: at most 4 KiB
 		resp := submit(t, tr)
 		io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if got := tr.Latched(); len(got) != 0 {
-			t.Errorf("Latched() = %q, want none: the field is past the first %d bytes", got, MaxPrefix)
+			t.Errorf("Latched() = %q, want none: the field is past the first 4 KiB", got)
 		}
 	})
 	t.Run("before the bound, huge body", func(t *testing.T) {

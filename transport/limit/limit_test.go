@@ -168,6 +168,22 @@ func TestMaxWaitRefusal(t *testing.T) {
 	}
 }
 
+// With MaxWait left zero a request queues for 1 s, then is refused: the
+// README's default. (It waits that second in real time.)
+func TestDefaultMaxWait1s(t *testing.T) {
+	tr := New(respond(200), Policy{Max: 1})
+	first, err := get(t, tr, context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Body.Close()
+	_, err = get(t, tr, context.Background())
+	var le *Error
+	if !errors.As(err, &le) || le.Waited < time.Second || le.Waited >= 2*time.Second {
+		t.Errorf("with every slot taken: error %v; want an *Error after queueing 1s", err)
+	}
+}
+
 // A hedge that finds every slot taken is refused at once instead of
 // queueing (it would add load where the limit is full and wait behind the
 // requests it means to overtake); an ordinary attempt in the same state

@@ -534,8 +534,8 @@ func TestMaxWindowCapsLongHints(t *testing.T) {
 		t.Fatal(err)
 	}
 	until := pt.Until(srv.URL)
-	if d := until.Sub(before); d <= 4*time.Minute || d > pacing.DefaultMaxWindow+time.Second {
-		t.Fatalf("a Retry-After of an hour opened a window of %v, want about %v", d, pacing.DefaultMaxWindow)
+	if d := until.Sub(before); d <= 4*time.Minute || d > 5*time.Minute+time.Second {
+		t.Fatalf("a Retry-After of an hour opened a window of %v, want about 5m", d)
 	}
 
 	srv2, arrivals2 := scripted(t, http.StatusTooManyRequests, map[string]string{"Retry-After": "3600"})
@@ -552,6 +552,36 @@ func TestMaxWindowCapsLongHints(t *testing.T) {
 	}
 	if n := len(arrivals2()); n != 2 {
 		t.Fatalf("server saw %d requests, want 2", n)
+	}
+}
+
+// By default a window of up to 30 s is waited for and a longer one is
+// refused at once (MaxWait), as the README says. The caller that waits is
+// canceled after 50ms: its error says it was waiting, not refused.
+func TestDefaultMaxWait30s(t *testing.T) {
+	for _, tc := range []struct {
+		retryAfter string
+		refused    bool
+	}{{"29", false}, {"31", true}} {
+		t.Run(tc.retryAfter, func(t *testing.T) {
+			srv, arrivals := scripted(t, http.StatusTooManyRequests, map[string]string{"Retry-After": tc.retryAfter})
+			pt := pacing.New(srv.Client().Transport, pacing.Policy{})
+			defer pt.CloseIdleConnections()
+			if _, err := get(t, pt, context.Background(), srv.URL+"/a"); err != nil {
+				t.Fatal(err)
+			}
+			// Canceled, not a deadline: a deadline before the window's end
+			// is refused at once too.
+			ctx, cancel := context.WithCancel(context.Background())
+			defer time.AfterFunc(50*time.Millisecond, cancel).Stop()
+			_, err := get(t, pt, ctx, srv.URL+"/a")
+			if tc.refused && !errors.Is(err, pacing.ErrThrottled) || !tc.refused && !errors.Is(err, context.Canceled) {
+				t.Errorf("in a %ss window: error %v; want refused: %v (else canceled while waiting)", tc.retryAfter, err, tc.refused)
+			}
+			if n := len(arrivals()); n != 1 {
+				t.Errorf("server saw %d requests, want 1", n)
+			}
+		})
 	}
 }
 

@@ -350,3 +350,37 @@ func TestDiscardBodyWhoseCloseBlocks(t *testing.T) {
 		t.Fatalf("RoundTrip() = %v, %v; want the second attempt's 200", resp, err)
 	}
 }
+
+// blocking is a response body whose Read waits until it is closed, as a
+// stalled net/http body does.
+type blocking struct {
+	once sync.Once
+	done chan struct{}
+}
+
+func (b *blocking) Read(p []byte) (int, error) { <-b.done; return 0, net.ErrClosed }
+func (b *blocking) Close() error               { b.once.Do(func() { close(b.done) }); return nil }
+
+func TestDiscardWaitsAtMost100ms(t *testing.T) {
+	// The README promises a discarded body is drained for at most 100 ms,
+	// then closed. The backoff sleeps are fake, so the call's real time is
+	// the drain's; 1 s leaves a loaded machine ten times the bound.
+	var calls atomic.Int32
+	next := roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+		if calls.Add(1) == 1 {
+			return &http.Response{StatusCode: 503, ContentLength: -1, Body: &blocking{done: make(chan struct{})}, Request: req}, nil
+		}
+		return &http.Response{StatusCode: 200, Body: http.NoBody, Request: req}, nil
+	})
+	tr := newFake(next, Policy{}, newFakeTime())
+	start := time.Now()
+	resp, err := roundTripWithin(t, tr, httptest.NewRequest(http.MethodGet, "http://example.com/", nil), hangLimit)
+	elapsed := time.Since(start)
+	if err != nil {
+		t.Fatalf("RoundTrip() error = %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || elapsed > time.Second {
+		t.Errorf("RoundTrip() = %d after %v with a stalled discarded body, want 200 within 1s (drained 100ms at most)", resp.StatusCode, elapsed)
+	}
+}
