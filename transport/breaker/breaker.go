@@ -101,7 +101,14 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		counted      = errExcluded // what the outcome counted as, for a fleet probe
 	)
 	if State(e.state.Load()) == StateClosed {
-		resp, err, counted = t.sendClosed(r, e, req)
+		next := t.nextRT()
+		if probe {
+			// The fleet's probe, sent while this replica's own breaker is
+			// closed: bounded as a local probe is, or a hang would hold
+			// the fleet's half-open breaker.
+			next = r.probeRT(next)
+		}
+		resp, err, counted = t.sendClosed(r, e, req, next)
 	} else {
 		// Open or half-open: gobreaker decides. Execute (rather than the
 		// two-step Allow, whose done callback is a fresh closure per
@@ -110,7 +117,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		// with it every request to the key, so it is bounded.
 		resp, verdict = e.cb.Execute(func() (*http.Response, error) {
 			var resp *http.Response
-			resp, err = timeout.New(t.nextRT(), timeout.Policy{Headers: r.p.ProbeTimeout, HeadersErr: ErrProbeTimeout}).RoundTrip(req)
+			resp, err = r.probeRT(t.nextRT()).RoundTrip(req)
 			counted = r.p.verdict(r.p.Classifier(req, resp, err))
 			return resp, counted
 		})
@@ -119,7 +126,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		r.settleProbe(e, counted, verdict)
 	}
 	if r.events.Pending() {
-		r.events.Flush()
+		r.flushWith(resp)
 	}
 	if verdict == gobreaker.ErrOpenState || verdict == gobreaker.ErrTooManyRequests {
 		closeBody(req)
@@ -131,8 +138,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // sendClosed sends req through a breaker that was closed when it started.
 // A success is counted in the entry's window; a failure is counted there
 // and reported to gobreaker, which asks the window whether to trip.
-func (t *Transport) sendClosed(r *registry, e *entry, req *http.Request) (resp *http.Response, err, counted error) {
-	next := t.nextRT()
+func (t *Transport) sendClosed(r *registry, e *entry, req *http.Request, next http.RoundTripper) (resp *http.Response, err, counted error) {
 	gen := e.gen.Load()
 	returned := false
 	defer func() {
@@ -155,11 +161,33 @@ func (t *Transport) sendClosed(r *registry, e *entry, req *http.Request) (resp *
 				break
 			}
 		}
-		e.succeed(r.clock())
+		if e.gen.Load() == gen { // else late: dropped, as a late failure is
+			e.succeed(r.clock())
+		}
 	case errFailure:
 		r.fail(e, gen)
 	}
 	return resp, err, counted
+}
+
+// flushWith delivers the pending state changes for a request whose
+// response is resp. If a hook panics, the panic goes on to the caller
+// without the response, so its body is closed first.
+func (r *registry) flushWith(resp *http.Response) {
+	delivered := false
+	defer func() {
+		if !delivered && resp != nil && resp.Body != nil {
+			resp.Body.Close()
+		}
+	}()
+	r.events.Flush()
+	delivered = true
+}
+
+// probeRT returns next bounded by ProbeTimeout until its headers, for a
+// half-open probe.
+func (r *registry) probeRT(next http.RoundTripper) http.RoundTripper {
+	return timeout.New(next, timeout.Policy{Headers: r.p.ProbeTimeout, HeadersErr: ErrProbeTimeout})
 }
 
 // fail counts a failure of a request sent while e was closed in generation

@@ -286,3 +286,26 @@ func TestNaNFailureRatioMeansDefault(t *testing.T) {
 		}
 	}
 }
+
+// A hook that panics on the request that tripped the breaker takes the
+// response away from the caller: its body is closed, not left holding a
+// connection. Mutation: flushing without closing the body on a panic.
+func TestPanickingHookClosesResponseBody(t *testing.T) {
+	body := &closeCounter{Reader: strings.NewReader("down")}
+	next := rtFunc(func(r *http.Request) (*http.Response, error) {
+		return &http.Response{StatusCode: 500, Body: body, Request: r}, nil
+	})
+	tr := New(next, Policy{ConsecutiveFailures: 1, OpenTimeout: time.Hour, OnStateChange: func(string, State, State) { panic("hook bug") }})
+	req, _ := http.NewRequest("GET", "http://a.test/", nil)
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("the hook's panic did not reach the caller")
+			}
+		}()
+		tr.RoundTrip(req)
+	}()
+	if n := body.closed.Load(); n != 1 {
+		t.Fatalf("response body closed %d times after the hook's panic, want 1", n)
+	}
+}

@@ -1,6 +1,7 @@
 package breaker
 
 import (
+	"errors"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -64,5 +65,34 @@ func TestFleetTinyWindowNoPanic(t *testing.T) {
 		if resp, err := tr.RoundTrip(req); err == nil {
 			resp.Body.Close()
 		}
+	}
+}
+
+// The fleet's probe is bounded by ProbeTimeout like a local half-open
+// probe, also when this replica's own breaker is closed (another replica
+// opened the fleet's): a probe that hangs is cut, counted as a failure,
+// and opens the fleet's breaker again.
+func TestFleetProbeBoundedByProbeTimeout(t *testing.T) {
+	m := fleet.NewMemory()
+	m.Replica().SetUntil(fleet.KindBreaker, "https://x.test"+probeSuffix, time.Now().Add(time.Minute))
+	next := rtFunc(func(r *http.Request) (*http.Response, error) {
+		select {
+		case <-r.Context().Done():
+			return nil, r.Context().Err()
+		case <-time.After(5 * time.Second):
+			return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody}, nil
+		}
+	})
+	tr := New(next, Policy{Fleet: m.Replica(), ProbeTimeout: 50 * time.Millisecond, OpenTimeout: time.Minute})
+	req, _ := http.NewRequest("GET", "https://x.test/v1/jobs", nil)
+	resp, err := tr.RoundTrip(req)
+	if err == nil {
+		resp.Body.Close()
+	}
+	if !errors.Is(err, ErrProbeTimeout) {
+		t.Fatalf("hanging fleet probe: %v, want ErrProbeTimeout", err)
+	}
+	if u := m.Replica().Until(fleet.KindBreaker, "https://x.test"); time.Until(u) < 30*time.Second {
+		t.Fatalf("fleet breaker open until %v after the cut probe; want open for OpenTimeout", u)
 	}
 }

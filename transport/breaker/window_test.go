@@ -294,3 +294,27 @@ func BenchmarkWindow(b *testing.B) {
 		}
 	})
 }
+
+// A success of a request sent before the breaker changed state is dropped,
+// as a late failure is: it says nothing of the new generation, and must
+// not end its run of failures. Mutation: counting a success without
+// checking its generation resets the run to 0.
+func TestStaleSuccessNotCounted(t *testing.T) {
+	var e *entry
+	next := rtFunc(func(*http.Request) (*http.Response, error) {
+		e.gen.Add(1)      // as if the breaker had opened and closed meanwhile
+		e.consec.Store(2) // and the new generation had failed twice
+		return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody}, nil
+	})
+	tr := New(next, Policy{ConsecutiveFailures: 3})
+	e = tr.registry().get(key{scheme: "http", host: "a.test"})
+	if err := roundTrip(t, tr, "http://a.test/"); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.consec.Load(); n != 2 {
+		t.Errorf("failures in a row after a stale success = %d, want 2", n)
+	}
+	if ok, _ := e.win.counts(tr.registry().clock()); ok != 0 {
+		t.Errorf("window successes = %d, want 0", ok)
+	}
+}

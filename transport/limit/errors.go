@@ -32,13 +32,13 @@ type Error struct {
 	hedge bool // a hedge, which never queues
 }
 
-// Error describes the refusal, e.g. "limit: https://api.example.com has 5
-// requests in flight, no slot within 1s; not sent".
+// Error describes the refusal, e.g. "limit: https://api.example.com is at
+// its limit of 5 requests in flight, no slot within 1s; not sent".
 func (e *Error) Error() string {
 	if e.hedge {
-		return fmt.Sprintf("limit: %s has %d requests in flight, and a hedge does not queue; not sent", e.Key, e.Limit)
+		return fmt.Sprintf("limit: %s is at its limit of %d requests in flight, and a hedge does not queue; not sent", e.Key, e.Limit)
 	}
-	return fmt.Sprintf("limit: %s has %d requests in flight, no slot within %v; not sent",
+	return fmt.Sprintf("limit: %s is at its limit of %d requests in flight, no slot within %v; not sent",
 		e.Key, e.Limit, e.Waited.Round(time.Millisecond))
 }
 

@@ -1,6 +1,7 @@
 package limit
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -158,9 +159,23 @@ func (t *Transport) queue(req *http.Request, k key, g *gate) (uint64, error) {
 		return 0, fmt.Errorf("limit: waiting for a slot: %w", err)
 	}
 	if f := t.s.p.OnWait; f != nil {
-		f(ctx, k.String(), t.s.now().Sub(start))
+		t.onWait(ctx, f, k, start, g, gen)
 	}
 	return gen, nil
+}
+
+// onWait tells f of a request granted a slot of g in generation gen
+// after queueing since start. If f panics, the slot goes back before the
+// panic goes on: nothing will be sent to hold it.
+func (t *Transport) onWait(ctx context.Context, f func(context.Context, string, time.Duration), k key, start time.Time, g *gate, gen uint64) {
+	told := false
+	defer func() {
+		if !told {
+			g.release(gen, neutral)
+		}
+	}()
+	f(ctx, k.String(), t.s.now().Sub(start))
+	told = true
 }
 
 // send sends req holding a slot of g taken in generation gen, and hands

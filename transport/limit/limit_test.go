@@ -466,3 +466,40 @@ func BenchmarkRoundTrip(b *testing.B) {
 		})
 	}
 }
+
+// An OnWait hook that panics, after its request was granted a slot, gives
+// the slot back: the panic goes on to the caller, but the key is not left
+// one slot short for good (with Max 1, every later request refused).
+// Mutation: dropping the release on OnWait's panic leaves inflight at 1.
+func TestPanickingOnWaitGivesSlotBack(t *testing.T) {
+	var panics atomic.Bool
+	panics.Store(true)
+	tr := New(respond(200), Policy{Max: 1, MaxWait: time.Second, OnWait: func(context.Context, string, time.Duration) {
+		if panics.Load() {
+			panic("hook bug")
+		}
+	}})
+	first, err := get(t, tr, context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan any)
+	go func() {
+		defer func() { done <- recover() }()
+		get(t, tr, context.Background())
+	}()
+	waitQueued(t, tr, 1)
+	first.Body.Close()
+	if p := <-done; p == nil {
+		t.Fatal("OnWait's panic did not reach the caller")
+	}
+	if _, inflight, _ := tr.Limit("https://api.example.com"); inflight != 0 {
+		t.Fatalf("in flight after the panic = %d, want 0", inflight)
+	}
+	panics.Store(false)
+	resp, err := get(t, tr, context.Background())
+	if err != nil {
+		t.Fatalf("after the panic: %v, want a slot", err)
+	}
+	resp.Body.Close()
+}
