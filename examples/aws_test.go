@@ -169,6 +169,7 @@ func TestAWSRecipes(t *testing.T) {
 			if got := api.Count(); got != tc.want {
 				t.Errorf("hits = %d, want %d", got, tc.want)
 			}
+			api.sameBodies(t) // BufferBody's replays included
 			var apiErr smithy.APIError
 			if !errors.As(err, &apiErr) || apiErr.ErrorCode() != "ServiceUnavailable" {
 				t.Errorf("error = %v, want smithy.APIError ServiceUnavailable", err)
@@ -218,5 +219,36 @@ func TestAWSBodiesReplayed(t *testing.T) {
 		if h.Header.Get("Authorization") == "" {
 			t.Errorf("hit %d is not signed", i+1)
 		}
+	}
+}
+
+// TestAWSBufferBodyPrepareRetry is recipe A's second half: with the SDK's
+// retries off, BufferBody replays the body and PrepareRetry renumbers
+// each of our attempts as the SDK would (re-signing goes there too), on
+// the attempt's copy: every hit carries the same body and its own number.
+func TestAWSBufferBodyPrepareRetry(t *testing.T) {
+	api := newAPI(t, sqsRespond(2, http.StatusServiceUnavailable, "ServiceUnavailable"))
+	rp := fast
+	rp.BufferBody = 64 << 10
+	rp.PrepareRetry = func(req *http.Request, attempt int) error {
+		req.Header.Set("Amz-Sdk-Request", fmt.Sprintf("attempt=%d; max=%d", attempt, 3))
+		return nil
+	}
+	out, err := sendMessage(wrap(t, rp), api.URL, aws.NopRetryer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := aws.ToString(out.MessageId); got != "m-3" {
+		t.Errorf("MessageId = %q, want m-3", got)
+	}
+	api.sameBodies(t)
+	hits := api.Hits()
+	for i, h := range hits {
+		if got, want := h.Header.Get("Amz-Sdk-Request"), fmt.Sprintf("attempt=%d;", i+1); !strings.HasPrefix(got, want) {
+			t.Errorf("amz-sdk-request of hit %d = %q, want %q…", i+1, got, want)
+		}
+	}
+	if len(hits) != 3 {
+		t.Errorf("hits = %d, want 3", len(hits))
 	}
 }

@@ -19,6 +19,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // hit is one request as the emulated API received it.
 type hit struct {
+	At     time.Time // when the request arrived
 	Header http.Header
 	Body   []byte
 }
@@ -44,9 +45,10 @@ func newAPI(tb testing.TB, respond func(w http.ResponseWriter, r *http.Request, 
 func startAPI(respond func(w http.ResponseWriter, r *http.Request, n int)) *api {
 	a := &api{}
 	a.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		at := time.Now()
 		body, _ := io.ReadAll(r.Body)
 		a.mu.Lock()
-		a.hits = append(a.hits, hit{Header: r.Header.Clone(), Body: body})
+		a.hits = append(a.hits, hit{At: at, Header: r.Header.Clone(), Body: body})
 		n := len(a.hits)
 		a.mu.Unlock()
 		r.Body = io.NopCloser(bytes.NewReader(body)) // respond may read it again

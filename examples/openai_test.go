@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 
 	"github.com/resilient-http/resilient/transport"
+	"github.com/resilient-http/resilient/transport/breaker"
+	"github.com/resilient-http/resilient/transport/errclass"
 	"github.com/resilient-http/resilient/transport/retry"
 )
 
@@ -292,5 +295,67 @@ func TestOpenAIShouldRetryFalse(t *testing.T) {
 	var apiErr *openai.Error
 	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusInternalServerError {
 		t.Errorf("error = %v, want *openai.Error 500", err)
+	}
+}
+
+// TestOpenAIRefusalsAs503 checks that, with RefusalsAs503, a request the
+// open breaker refuses reaches openai-go as a 503 it turns into its own
+// *openai.Error (the marker and Retry-After readable on its Response),
+// not as a network error, and that nothing reaches the server.
+func TestOpenAIRefusalsAs503(t *testing.T) {
+	api := newAPI(t, openaiRespond(100, http.StatusInternalServerError, "server_error"))
+	base := &http.Transport{}
+	t.Cleanup(base.CloseIdleConnections)
+	httpClient, err := transport.NewClient(&http.Client{Transport: base}, transport.Config{Default: transport.Policy{
+		Retry:         retry.Policy{MaxAttempts: 1},
+		Breaker:       breaker.Policy{ConsecutiveFailures: 1, OpenTimeout: time.Minute},
+		RefusalsAs503: true,
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chat(httpClient, api.URL, option.WithMaxRetries(0)); err == nil {
+		t.Fatal("first call: error = nil, want the server's 500")
+	}
+	_, err = chat(httpClient, api.URL, option.WithMaxRetries(0))
+	if got := api.Count(); got != 1 {
+		t.Errorf("hits = %d, want 1 (the refused call sends nothing)", got)
+	}
+	var apiErr *openai.Error
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusServiceUnavailable || apiErr.Response == nil {
+		t.Fatalf("refused call: error = %T %v, want *openai.Error 503", err, err)
+	}
+	if got := apiErr.Response.Header.Get(errclass.RefusedHeader); got != "breaker" {
+		t.Errorf("%s = %q, want breaker", errclass.RefusedHeader, got)
+	}
+	if got := apiErr.Response.Header.Get("Retry-After"); got != "60" {
+		t.Errorf("Retry-After = %q, want 60 (the breaker's open time)", got)
+	}
+}
+
+// TestOpenAIRetryAfter checks that under recipe A our retry waits the
+// server's Retry-After (1s, where our backoff alone would wait about
+// 2ms) before sending the call again: the hint openai-go would have
+// honoured is not lost when the stack retries instead.
+func TestOpenAIRetryAfter(t *testing.T) {
+	api := newAPI(t, func(w http.ResponseWriter, _ *http.Request, n int) {
+		w.Header().Set("Content-Type", "application/json")
+		if n == 1 {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusTooManyRequests)
+			fmt.Fprint(w, `{"error":{"message":"slow down","type":"requests","param":null,"code":"rate_limit_exceeded"}}`)
+			return
+		}
+		fmt.Fprint(w, openaiCompletion)
+	})
+	if _, err := chat(wrap(t, fast), api.URL, option.WithMaxRetries(0)); err != nil {
+		t.Fatal(err)
+	}
+	hits := api.Hits()
+	if len(hits) != 2 {
+		t.Fatalf("hits = %d, want 2", len(hits))
+	}
+	if gap := hits[1].At.Sub(hits[0].At); gap < time.Second {
+		t.Errorf("retry sent %v after the 429 with Retry-After: 1, want at least 1s", gap)
 	}
 }

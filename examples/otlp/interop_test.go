@@ -44,7 +44,8 @@ type receiver struct {
 
 	mu       sync.Mutex
 	requests int
-	refused  []byte // the body of the export answered with 503
+	arrived  []time.Time // when each request arrived
+	refused  []byte      // the body of the export answered with 503
 	exports  []*collectortrace.ExportTraceServiceRequest
 	bodies   [][]byte
 	headers  []http.Header
@@ -64,10 +65,12 @@ func newReceiver(t *testing.T) *receiver {
 }
 
 func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
+	arrived := time.Now()
 	body, err := io.ReadAll(req.Body)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.requests++
+	r.arrived = append(r.arrived, arrived)
 	switch {
 	case err != nil:
 		r.t.Errorf("reading an export: %v", err)
@@ -205,6 +208,11 @@ func TestDemoExportsInteroperate(t *testing.T) {
 	}
 	if !bytes.Equal(r.refused, r.bodies[0]) {
 		t.Errorf("the batch answered with 503 was not sent again:\nrefused: %s\nnext:    %s", r.refused, r.bodies[0])
+	}
+	// Retry-After: 1 is a floor for the wait (the backoff alone would
+	// resend it after 250-750ms).
+	if gap := r.arrived[1].Sub(r.arrived[0]); gap < time.Second {
+		t.Errorf("the batch answered with 503 and Retry-After: 1 was sent again after %v, want at least 1s", gap)
 	}
 	if n := r.conns.Load(); n != 1 {
 		t.Errorf("%d exports used %d connections, want 1", len(r.exports), n)
