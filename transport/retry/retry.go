@@ -15,7 +15,9 @@ import (
 
 // drainLimit bounds how much of a discarded response body is read so that its
 // connection can be reused; longer bodies are closed unread, which costs the
-// connection but not the time to download them.
+// connection but not the time to download them. A chunked body of exactly
+// drainLimit bytes shows its end only to a read beyond them: an empty Read
+// finds it without reading more data.
 const drainLimit = 64 << 10
 
 // drainTimeout bounds how long discarding a response waits for its body to
@@ -130,7 +132,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // last one's.
 func (t *Transport) retry(req *http.Request, resp *http.Response, err error, out errclass.Outcome, n int) (*http.Response, error) {
 	ctx := req.Context()
-	start := t.clock() // MaxElapsed counts from here: the success path reads no clock
+	// MaxElapsed counts from here: the success path reads no clock. The
+	// first decision is made at this same instant, so that a first wait of
+	// the whole MaxElapsed (a Retry-After equal to both defaults, 30s) fits.
+	start := t.clock()
+	now := start
 	obs := t.observer(ctx)
 	limit := t.limit(req)
 	var bo backoff.BackOff
@@ -138,7 +144,7 @@ func (t *Transport) retry(req *http.Request, resp *http.Response, err error, out
 		if !t.retryable(out) {
 			return result(n, resp, err, "")
 		}
-		delay, fromHint, reason := t.plan(req, start, n, limit, out, &bo)
+		delay, fromHint, reason := t.plan(req, start, now, n, limit, out, &bo)
 		if reason != "" {
 			if obs != nil {
 				obs.GaveUp(out, n, reason)
@@ -188,6 +194,7 @@ func (t *Transport) retry(req *http.Request, resp *http.Response, err error, out
 			err = fmt.Errorf("retry: %T: %w", t.next, errclass.ErrNilResponse)
 		}
 		out = t.p.Classifier(r, resp, err)
+		now = t.clock()
 	}
 }
 
@@ -245,16 +252,18 @@ func (t *Transport) retryable(out errclass.Outcome) bool {
 	return out.Class == errclass.Retryable || t.p.WaitForBreaker && out.Refused && out.RetryAfter > 0
 }
 
-// plan decides whether attempt n (of at most limit), whose retryable
-// outcome is out, is followed by another one, and after what wait. A
-// non-empty reason means stop.
-func (t *Transport) plan(req *http.Request, start time.Duration, n, limit int, out errclass.Outcome, bo *backoff.BackOff) (delay time.Duration, fromHint bool, reason errclass.StopReason) {
+// plan decides, at now, whether attempt n (of at most limit), whose
+// retryable outcome is out, is followed by another one, and after what
+// wait. A non-empty reason means stop.
+func (t *Transport) plan(req *http.Request, start, now time.Duration, n, limit int, out errclass.Outcome, bo *backoff.BackOff) (delay time.Duration, fromHint bool, reason errclass.StopReason) {
 	switch {
 	case n >= limit:
 		return 0, false, errclass.StopAttemptsExhausted
 	case !replayable(req):
 		return 0, false, errclass.StopNotReplayable
-	case t.p.RequireIdempotencyKey && (out.StatusCode >= 500 || out.Advised) && !errclass.Idempotent(req):
+	case t.p.RequireIdempotencyKey && out.Delivery != errclass.NotSent && (out.StatusCode >= 500 || out.Advised) && !errclass.Idempotent(req):
+		// A refusal made into a 503 below was never sent: like a refused
+		// connection, it is safe to repeat.
 		return 0, false, errclass.StopNotIdempotent
 	case out.RetryAfter > t.p.MaxRetryAfter:
 		// Sleeping for hours helps nobody; hand the 429/503 back now.
@@ -272,7 +281,6 @@ func (t *Transport) plan(req *http.Request, start time.Duration, n, limit int, o
 		// The server's hint is a floor: never come back earlier.
 		delay, fromHint = out.RetryAfter, true
 	}
-	now := t.clock()
 	// The next attempt must start within MaxElapsed and before the
 	// context's deadline; when it fits neither, the tighter bound is named.
 	left := t.p.MaxElapsed - (now - start)
@@ -330,7 +338,9 @@ func (t *Transport) discard(ctx context.Context, resp *http.Response) {
 	drained := make(chan struct{})
 	go func() {
 		defer close(drained)
-		io.CopyN(io.Discard, body, drainLimit)
+		if n, err := io.CopyN(io.Discard, body, drainLimit); n == drainLimit && err == nil {
+			body.Read(nil) // reads a chunked body's end, if it has come, and no data
+		}
 	}()
 	timer := time.NewTimer(t.drainWait)
 	defer timer.Stop()
