@@ -55,6 +55,60 @@ func send(c *http.Client, method, url string) (int, string, error) {
 	return resp.StatusCode, string(b), err
 }
 
+// trackedBodies makes request bodies and counts those not closed.
+type trackedBodies struct {
+	mu     sync.Mutex
+	bodies []*trackedBody
+}
+
+type trackedBody struct {
+	io.Reader
+	closed atomic.Bool
+}
+
+func (b *trackedBody) Close() error { b.closed.Store(true); return nil }
+
+func (tb *trackedBodies) new(s string) io.ReadCloser {
+	b := &trackedBody{Reader: strings.NewReader(s)}
+	tb.mu.Lock()
+	tb.bodies = append(tb.bodies, b)
+	tb.mu.Unlock()
+	return b
+}
+
+func (tb *trackedBodies) made() int {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	return len(tb.bodies)
+}
+
+func (tb *trackedBodies) open() int {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	n := 0
+	for _, b := range tb.bodies {
+		if !b.closed.Load() {
+			n++
+		}
+	}
+	return n
+}
+
+// sendTracked is send with a request body, and GetBody, from bodies.
+func sendTracked(c *http.Client, method, url string, bodies *trackedBodies) (int, string, error) {
+	const payload = `{"persons":[]}`
+	req, _ := http.NewRequest(method, url, bodies.new(payload))
+	req.ContentLength = int64(len(payload))
+	req.GetBody = func() (io.ReadCloser, error) { return bodies.new(payload), nil }
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
 // Row 1: connect refused — nothing was sent, so every method is retried.
 func TestFaultConnectionRefused(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -93,7 +147,11 @@ func TestFaultResetMidHeaders(t *testing.T) {
 				replyOK,
 			))
 			c := newClient(t, srv.Client(), quickPolicy)
-			code, body, err := send(c, method, srv.URL)
+			bodies := &trackedBodies{}
+			code, body, err := sendTracked(c, method, srv.URL, bodies)
+			if open := bodies.open(); open != 0 {
+				t.Errorf("%s: %d of the %d request bodies made were left open", method, open, bodies.made())
+			}
 			switch method {
 			case http.MethodGet:
 				if err != nil || code != 200 || body != "ok" || srv.Hits() != 2 {
@@ -478,4 +536,55 @@ func TestFaultInjectedThroughStack(t *testing.T) {
 	if got := api.Hits(resilienttest.RouteEnhancements) - before; got != 1 {
 		t.Errorf("submit sent %d times under resets, want once (delivery ambiguous)", got)
 	}
+}
+
+// Row 32: a URL carrying secrets (credentials, query values) fails
+// repeatedly. The errors the stack returns name no part of the URL that
+// could hold one: not the dial failure after the retries, nor the open
+// breaker's refusal that follows, nor a give-up on a 503. (http.Client
+// wraps them in a *url.Error naming the URL with its query: net/http's
+// doing, outside the transport.)
+func TestFaultSecretURLNotInErrors(t *testing.T) {
+	const secret = "s3cr3t-T0KEN"
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://user:" + secret + "@" + ln.Addr().String() + "/v1/x?api_key=" + secret + "&" + secret
+	ln.Close()
+	busy := resilienttest.New(t, resilienttest.Status(http.StatusServiceUnavailable))
+	p := transport.Policy{
+		Retry:   retry.Policy{BaseDelay: time.Millisecond, MaxDelay: 2 * time.Millisecond},
+		Breaker: breaker.Policy{ConsecutiveFailures: 3, OpenTimeout: time.Hour},
+	}
+	s, err := transport.NewStack(http.DefaultTransport, transport.Config{Default: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.CloseIdleConnections)
+	for i, target := range []string{closed, closed, busy.URL + "/v1/x?api_key=" + secret} {
+		req := mustRequest(t, target)
+		resp, err := s.RoundTrip(req)
+		if resp != nil {
+			resp.Body.Close()
+		}
+		if err == nil && i < 2 {
+			t.Fatalf("request %d to a closed port succeeded", i+1)
+		}
+		if open := new(*breaker.OpenError); i == 1 && !errors.As(err, open) {
+			t.Errorf("request 2: %v, want the open breaker's refusal", err)
+		}
+		if err != nil && strings.Contains(err.Error(), secret) {
+			t.Errorf("request %d: error text carries the URL's secret: %v", i+1, err)
+		}
+	}
+}
+
+func mustRequest(t *testing.T, url string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
 }

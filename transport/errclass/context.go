@@ -74,7 +74,10 @@ const (
 // Observer receives the decisions a retry layer takes for one request, for
 // telemetry. Put one in the request's context with [WithObserver]; the
 // retry layer reads it only once a first attempt has failed retryably.
-// Methods are called on the request's goroutine and must not block.
+// Methods are called on the request's goroutine and must not block. A
+// method that panics stops the request there: the panic reaches the
+// caller, and the response the retry layer held, which the caller then
+// never gets, is closed.
 type Observer interface {
 	// Retrying is called when the attempt whose outcome is last will be
 	// followed by next, after next.Delay.

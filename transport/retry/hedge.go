@@ -377,15 +377,28 @@ func (t *Transport) hedged(req *http.Request, hedges int) (*http.Response, error
 		lat.add(keep.took)
 	}
 	if obs, ok := t.observer(ctx).(errclass.HedgeObserver); ok {
-		for _, f := range flights[1:] {
-			obs.Hedged(f.a, f == winner && winner.out.Class != errclass.Canceled)
-		}
+		t.tellHedged(obs, flights, winner, keep)
 	}
 	hold(keep)
 	if winner == nil {
 		return t.retry(req, keep.resp, keep.err, keep.out, len(flights))
 	}
 	return result(len(flights), keep.resp, keep.err, "")
+}
+
+// tellHedged tells obs of each hedge of a decided race. Should obs panic,
+// keep, which the caller then never gets, is released on the way up.
+func (t *Transport) tellHedged(obs errclass.HedgeObserver, flights []*flight, winner, keep *flight) {
+	told := false
+	defer func() {
+		if !told {
+			go t.release(keep)
+		}
+	}()
+	for _, f := range flights[1:] {
+		obs.Hedged(f.a, f == winner && winner.out.Class != errclass.Canceled)
+	}
+	told = true
 }
 
 // release frees the answer of an attempt that lost: its body drained, as

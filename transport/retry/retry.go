@@ -147,13 +147,13 @@ func (t *Transport) retry(req *http.Request, resp *http.Response, err error, out
 		delay, fromHint, reason := t.plan(req, start, now, n, limit, out, &bo)
 		if reason != "" {
 			if obs != nil {
-				obs.GaveUp(out, n, reason)
+				gaveUp(obs, resp, out, n, reason)
 			}
 			return result(n, resp, err, reason)
 		}
 		next := errclass.Attempt{Number: n + 1, Delay: delay, FromRetryAfter: fromHint}
 		if obs != nil {
-			obs.Retrying(out, next)
+			retrying(obs, resp, out, next)
 		}
 		// Committed to another attempt: this response is never seen by the
 		// caller, so free its connection before waiting. Draining is part of
@@ -226,6 +226,31 @@ func (t *Transport) observer(ctx context.Context) errclass.Observer {
 
 // observers calls first, then then: the observer of the request's
 // context, then the policy's.
+// gaveUp tells obs of a give-up. Should obs panic, resp, which the
+// caller then never gets, is closed on the way up.
+func gaveUp(obs errclass.Observer, resp *http.Response, out errclass.Outcome, n int, reason errclass.StopReason) {
+	told := false
+	defer closeUntold(resp, &told)
+	obs.GaveUp(out, n, reason)
+	told = true
+}
+
+// retrying tells obs of a retry, closing resp should obs panic.
+func retrying(obs errclass.Observer, resp *http.Response, out errclass.Outcome, next errclass.Attempt) {
+	told := false
+	defer closeUntold(resp, &told)
+	obs.Retrying(out, next)
+	told = true
+}
+
+// closeUntold closes resp's body unless the observer was told: it
+// panicked.
+func closeUntold(resp *http.Response, told *bool) {
+	if !*told && resp != nil && resp.Body != nil {
+		resp.Body.Close()
+	}
+}
+
 type observers struct{ first, then errclass.Observer }
 
 func (o observers) Hedged(a errclass.Attempt, won bool) {
