@@ -86,7 +86,13 @@ func (l *attemptLayer) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 
-	resp, err := roundTrip(l.next, r)
+	var resp *http.Response
+	var err error
+	if tracer != nil {
+		resp, err = spanRoundTrip(span, l.next, r)
+	} else {
+		resp, err = roundTrip(l.next, r)
+	}
 	out := t.cfg.Classifier(r, resp, err)
 	if measure {
 		t.measureAttempt(r, out, err, start)

@@ -70,7 +70,13 @@ func (l *requestLayer) RoundTrip(req *http.Request) (*http.Response, error) {
 	// attempt layer, without another allocation.
 	ctx = errclass.WithObserver(obs, obs)
 
-	resp, err := roundTrip(l.next, req.WithContext(ctx))
+	var resp *http.Response
+	var err error
+	if tracer != nil {
+		resp, err = spanRoundTrip(span, l.next, req.WithContext(ctx))
+	} else {
+		resp, err = roundTrip(l.next, req.WithContext(ctx))
+	}
 	out := t.cfg.Classifier(req, resp, err)
 	if measure {
 		t.inst.requestDuration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(metricAttrs(req, out, err)...))

@@ -11,6 +11,7 @@ import (
 
 	"github.com/resilient-http/resilient/transport/errclass"
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
@@ -283,6 +284,23 @@ func roundTrip(next http.RoundTripper, req *http.Request) (*http.Response, error
 		}
 		resp = nil
 	}
+	return resp, err
+}
+
+// spanRoundTrip is roundTrip for a layer whose span has started: if the
+// RoundTripper below panics (it, or a hook it runs: a caller's observer,
+// a breaker's OnStateChange), the span ends, marked as an error, and the
+// panic goes on to the caller. A span left open would never be exported.
+func spanRoundTrip(span trace.Span, next http.RoundTripper, req *http.Request) (resp *http.Response, err error) {
+	returned := false
+	defer func() {
+		if !returned {
+			span.SetStatus(codes.Error, "panic in the RoundTripper below")
+			span.End()
+		}
+	}()
+	resp, err = roundTrip(next, req)
+	returned = true
 	return resp, err
 }
 

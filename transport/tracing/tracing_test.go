@@ -724,3 +724,43 @@ func TestSamplerSeesRequestAttributes(t *testing.T) {
 		}
 	}
 }
+
+// panickingObserver is a caller's observer whose Retrying panics.
+type panickingObserver struct{}
+
+func (panickingObserver) Retrying(errclass.Outcome, errclass.Attempt)       { panic("observer bug") }
+func (panickingObserver) GaveUp(errclass.Outcome, int, errclass.StopReason) {}
+
+// A panic below a tracing layer (here a caller's observer, run by retry
+// between attempts; or a breaker hook, or the base transport) goes on to
+// the caller, and every span started ends, marked as an error: an open
+// span is never exported. Mutation: calling roundTrip without the guard
+// leaves the request span open.
+func TestPanicBelowEndsSpans(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	defer tp.Shutdown(context.Background())
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(503) }))
+	defer srv.Close()
+	tr := tracing.New(tracing.Config{TracerProvider: tp})
+	rt := tr.Around(retry.Middleware(retry.Policy{BaseDelay: time.Millisecond}))(srv.Client().Transport)
+	req := httptest.NewRequest(http.MethodGet, srv.URL, nil)
+	req = req.WithContext(errclass.WithObserver(req.Context(), panickingObserver{}))
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("the observer's panic did not reach the caller")
+			}
+		}()
+		rt.RoundTrip(req)
+	}()
+	started, ended := len(rec.Started()), len(rec.Ended())
+	if started != 2 || ended != started {
+		t.Fatalf("%d spans started, %d ended; want the request's and the first attempt's, both ended", started, ended)
+	}
+	for _, s := range rec.Ended() {
+		if s.SpanKind() == trace.SpanKindInternal && s.Status().Code != codes.Error {
+			t.Errorf("request span status %v after a panic below, want Error", s.Status())
+		}
+	}
+}
