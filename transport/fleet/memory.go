@@ -109,9 +109,9 @@ func (r *Replica) Reserve(_ context.Context, key string, l Limit) (time.Duration
 
 // Deadline is one deadline a [Memory] holds: see [Memory.Deadlines].
 type Deadline struct {
-	Kind  Kind
-	Key   string
-	Until time.Time
+	Kind  Kind      // what the deadline holds back: a credits latch, a breaker, a throttle window
+	Key   string    // the layer's key, as given to SetUntil
+	Until time.Time // when it ends
 }
 
 // Deadlines returns the deadlines m holds that have not passed, in no
