@@ -12,8 +12,9 @@ type maxAttemptsKey struct{}
 // budget, the context's deadline) still hold.
 //
 // The Transport reads the override only once a first attempt has failed
-// retryably (or, with Policy.Hedge on, before the first attempt, to decide
-// whether to hedge), so a request that succeeds pays nothing for it.
+// retryably (or, with Policy.Hedge or Policy.BufferBody on, before the
+// first attempt, to decide whether to hedge or to buffer the body), so a
+// request that succeeds pays nothing for it.
 func WithMaxAttempts(ctx context.Context, n int) context.Context {
 	return context.WithValue(ctx, maxAttemptsKey{}, n)
 }
