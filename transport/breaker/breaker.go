@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/resilient-http/resilient/transport/errclass"
 	"github.com/resilient-http/resilient/transport/internal/bodywatch"
@@ -266,14 +267,23 @@ func (r *registry) key(req *http.Request) key {
 	// A host names the same server in any case and with or without its
 	// scheme's default port: one breaker for all, as pacing, credits and
 	// limit key them. Allocation-free for URLs already in that form.
-	k := key{scheme: strings.ToLower(req.URL.Scheme), host: strings.ToLower(req.URL.Host)}
-	switch k.scheme {
-	case "https":
-		k.host = strings.TrimSuffix(k.host, ":443")
-	case "http":
-		k.host = strings.TrimSuffix(k.host, ":80")
+	scheme, host := req.URL.Scheme, req.URL.Host
+	if scheme != "https" && scheme != "http" { // url.Parse lower-cases schemes
+		scheme = strings.ToLower(scheme)
 	}
-	return k
+	for i := 0; i < len(host); i++ {
+		if c := host[i]; c-'A' < 26 || c >= utf8.RuneSelf {
+			host = strings.ToLower(host)
+			break
+		}
+	}
+	switch scheme {
+	case "https":
+		host = strings.TrimSuffix(host, ":443")
+	case "http":
+		host = strings.TrimSuffix(host, ":80")
+	}
+	return key{scheme: scheme, host: host}
 }
 
 func (r *registry) openError(e *entry, cause error) *OpenError {
