@@ -3,10 +3,10 @@ package breaker
 import (
 	"fmt"
 	"net/http"
-	"strings"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
+
+	"github.com/resilient-http/resilient/transport/internal/origin"
 
 	"github.com/resilient-http/resilient/transport/errclass"
 	"github.com/resilient-http/resilient/transport/internal/bodywatch"
@@ -267,22 +267,7 @@ func (r *registry) key(req *http.Request) key {
 	// A host names the same server in any case and with or without its
 	// scheme's default port: one breaker for all, as pacing, credits and
 	// limit key them. Allocation-free for URLs already in that form.
-	scheme, host := req.URL.Scheme, req.URL.Host
-	if scheme != "https" && scheme != "http" { // url.Parse lower-cases schemes
-		scheme = strings.ToLower(scheme)
-	}
-	for i := 0; i < len(host); i++ {
-		if c := host[i]; c-'A' < 26 || c >= utf8.RuneSelf {
-			host = strings.ToLower(host)
-			break
-		}
-	}
-	switch scheme {
-	case "https":
-		host = strings.TrimSuffix(host, ":443")
-	case "http":
-		host = strings.TrimSuffix(host, ":80")
-	}
+	scheme, host := origin.Of(req.URL)
 	return key{scheme: scheme, host: host}
 }
 

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/resilient-http/resilient/transport/internal/origin"
+
 	"github.com/resilient-http/resilient/transport/fleet"
 )
 
@@ -26,7 +28,7 @@ type hostKey struct {
 func (k hostKey) String() string { return k.method + " " + k.scheme + "://" + k.host }
 
 func (t *Transport) keys(req *http.Request) keys {
-	scheme, host := origin(req.URL)
+	scheme, host := origin.Of(req.URL)
 	hk := hostKey{method: method(req), scheme: scheme, host: host}
 	route := ""
 	if t.s.p.Key != nil {
@@ -49,19 +51,6 @@ func method(req *http.Request) string {
 		return http.MethodGet
 	}
 	return req.Method
-}
-
-// origin returns u's scheme and host in lower case, without the scheme's
-// default port: "HTTPS://API.example.com:443" is "https", "api.example.com".
-func origin(u *url.URL) (scheme, host string) {
-	scheme, host = strings.ToLower(u.Scheme), strings.ToLower(u.Host)
-	switch {
-	case scheme == "https":
-		host = strings.TrimSuffix(host, ":443")
-	case scheme == "http":
-		host = strings.TrimSuffix(host, ":80")
-	}
-	return scheme, host
 }
 
 // cleanPath returns u's escaped path (no query, no fragment) spelled one way:
@@ -151,7 +140,7 @@ func (t *Transport) fleetRefusal(req *http.Request) *Error {
 	f := t.s.p.Fleet
 	bp := keyBufs.Get().(*[]byte)
 	defer keyBufs.Put(bp)
-	scheme, host := origin(req.URL)
+	scheme, host := origin.Of(req.URL)
 	b := append((*bp)[:0], hostPrefix...)
 	b = append(b, method(req)...)
 	b = append(b, ' ')

@@ -6,8 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"path"
-	"strings"
 	"time"
+
+	"github.com/resilient-http/resilient/transport/internal/origin"
 
 	"github.com/resilient-http/resilient/transport/errclass"
 	"github.com/resilient-http/resilient/transport/internal/bodywatch"
@@ -241,13 +242,8 @@ func (b *slotBody) End(bodywatch.End, error) { b.g.release(b.gen, b.v) }
 // or the cleaned path. Allocation-free for URLs already in that form.
 func (s *store) key(req *http.Request) key {
 	u := req.URL
-	k := key{scheme: strings.ToLower(u.Scheme), host: strings.ToLower(u.Host)}
-	switch k.scheme {
-	case "https":
-		k.host = strings.TrimSuffix(k.host, ":443")
-	case "http":
-		k.host = strings.TrimSuffix(k.host, ":80")
-	}
+	var k key
+	k.scheme, k.host = origin.Of(u)
 	if s.p.Scope != ScopeRoute {
 		return k
 	}

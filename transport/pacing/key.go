@@ -3,7 +3,8 @@ package pacing
 import (
 	"net/http"
 	"path"
-	"strings"
+
+	"github.com/resilient-http/resilient/transport/internal/origin"
 )
 
 // key returns the key req belongs to: [Policy.Key]'s result, or by default
@@ -18,24 +19,17 @@ func (s *store) key(req *http.Request) string {
 			return k
 		}
 	}
-	u := req.URL
-	scheme, host := strings.ToLower(u.Scheme), strings.ToLower(u.Host)
-	switch scheme {
-	case "https":
-		host = strings.TrimSuffix(host, ":443")
-	case "http":
-		host = strings.TrimSuffix(host, ":80")
-	}
-	origin := scheme + "://" + host
+	scheme, host := origin.Of(req.URL)
+	server := scheme + "://" + host
 	if s.p.Scope != ScopeRoute {
-		return origin
+		return server
 	}
 	if s.p.Route != nil {
 		if r := s.p.Route(req); r != "" {
-			return origin + r
+			return server + r
 		}
 	}
-	return origin + cleanPath(req)
+	return server + cleanPath(req)
 }
 
 // cleanPath returns req's escaped path without query, with dot segments,
