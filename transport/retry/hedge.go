@@ -237,13 +237,7 @@ func (t *Transport) hedge(req *http.Request, a errclass.Attempt, results chan<- 
 		return nil
 	}
 	actx, cancel := context.WithCancel(errclass.WithAttempt(ctx, a))
-	var r *http.Request
-	if t.p.PrepareRetry != nil {
-		r = req.Clone(actx)
-	} else {
-		r = req.WithContext(actx)
-	}
-	r.Body = body
+	r := t.attemptRequest(req, actx, body)
 	if t.p.PrepareRetry != nil && !t.prepareHedge(r, a.Number, cancel, charged) {
 		return nil
 	}
@@ -259,14 +253,11 @@ func (t *Transport) hedge(req *http.Request, a errclass.Attempt, results chan<- 
 func (t *Transport) prepareHedge(r *http.Request, attempt int, cancel context.CancelFunc, charged time.Duration) (ok bool) {
 	defer func() {
 		if !ok {
-			if r.Body != nil {
-				r.Body.Close()
-			}
 			cancel()
 			t.p.SharedBudget.refund(charged)
 		}
 	}()
-	return t.p.PrepareRetry(r, attempt) == nil
+	return t.prepare(r, attempt) == nil
 }
 
 // hedged sends req, hedging it at most hedges times, and goes on with

@@ -170,22 +170,9 @@ func (t *Transport) retry(req *http.Request, resp *http.Response, err error, out
 		if berr != nil {
 			return nil, &Error{Attempts: n, Err: fmt.Errorf("retry: GetBody: %w", berr)}
 		}
-		// WithContext copies the request; the caller's stays untouched.
-		// A hook that may change the copy gets a deep one: the header map
-		// and URL are the caller's otherwise.
-		actx := errclass.WithAttempt(ctx, next)
-		var r *http.Request
+		r := t.attemptRequest(req, errclass.WithAttempt(ctx, next), body)
 		if t.p.PrepareRetry != nil {
-			r = req.Clone(actx)
-		} else {
-			r = req.WithContext(actx)
-		}
-		r.Body = body
-		if t.p.PrepareRetry != nil {
-			if perr := t.p.PrepareRetry(r, next.Number); perr != nil {
-				if r.Body != nil {
-					r.Body.Close()
-				}
+			if perr := t.prepare(r, next.Number); perr != nil {
 				return nil, &Error{Attempts: n, Err: &PrepareError{Attempt: next.Number, Err: perr}}
 			}
 		}
@@ -270,6 +257,36 @@ func (o observers) Retrying(last errclass.Outcome, next errclass.Attempt) {
 func (o observers) GaveUp(last errclass.Outcome, attempts int, reason errclass.StopReason) {
 	o.first.GaveUp(last, attempts, reason)
 	o.then.GaveUp(last, attempts, reason)
+}
+
+// attemptRequest returns the copy of req an attempt (a retry or a hedge)
+// sends, with ctx and body; the caller's request stays untouched. When
+// PrepareRetry may change the copy it is a deep one: the header map and
+// URL are the caller's otherwise.
+func (t *Transport) attemptRequest(req *http.Request, ctx context.Context, body io.ReadCloser) *http.Request {
+	var r *http.Request
+	if t.p.PrepareRetry != nil {
+		r = req.Clone(ctx)
+	} else {
+		r = req.WithContext(ctx)
+	}
+	r.Body = body
+	return r
+}
+
+// prepare runs PrepareRetry for r, attempt number attempt. When it fails,
+// or panics (the panic goes on to the caller), r's body is closed: the
+// attempt is not sent.
+func (t *Transport) prepare(r *http.Request, attempt int) (err error) {
+	prepared := false
+	defer func() {
+		if !prepared && r.Body != nil {
+			r.Body.Close()
+		}
+	}()
+	err = t.p.PrepareRetry(r, attempt)
+	prepared = err == nil
+	return err
 }
 
 // retryable reports whether out calls for another attempt, policy allowing.
