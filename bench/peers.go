@@ -107,20 +107,9 @@ func Peers(tp trace.TracerProvider) []Peer {
 		{Name: "hand-written gobreaker+backoff", Retries: true, Breaks: true, New: func(base http.RoundTripper) Doer {
 			return &http.Client{Transport: newHandWritten(base)}
 		}},
-		{Name: "go-retryablehttp", Retries: true, New: func(base http.RoundTripper) Doer {
-			rc := retryablehttp.NewClient()
-			rc.HTTPClient = &http.Client{Transport: base}
-			rc.RetryMax = maxRetries
-			rc.RetryWaitMin, rc.RetryWaitMax = baseDelay, maxDelay
-			rc.Logger = nil
-			return rc.StandardClient()
-		}},
+		{Name: "go-retryablehttp", Retries: true, New: newRetryableHTTP},
 		{Name: "failsafe-go", Retries: true, Breaks: true, New: func(base http.RoundTripper) Doer {
-			rpol := failsafehttp.NewRetryPolicyBuilder().WithMaxRetries(maxRetries).WithBackoff(baseDelay, maxDelay).Build()
-			cb := circuitbreaker.NewBuilder[*http.Response]().
-				HandleIf(func(r *http.Response, err error) bool { return err != nil || r != nil && r.StatusCode >= 500 }).
-				WithFailureThreshold(tripAfter).WithDelay(openDuration).Build()
-			return &http.Client{Transport: failsafehttp.NewRoundTripper(base, rpol, cb)}
+			return newFailsafe(base, openDuration)
 		}},
 		{Name: "heimdall (hystrix)", Retries: true, Breaks: true, New: func(base http.RoundTripper) Doer {
 			return hystrix.NewClient(
@@ -155,12 +144,7 @@ func Peers(tp trace.TracerProvider) []Peer {
 			}},
 			// What users combine today for retries and traces.
 			Peer{Name: "go-retryablehttp + otelhttp (recording)", Retries: true, New: func(base http.RoundTripper) Doer {
-				rc := retryablehttp.NewClient()
-				rc.HTTPClient = &http.Client{Transport: otelhttp.NewTransport(base, otelhttp.WithTracerProvider(tp))}
-				rc.RetryMax = maxRetries
-				rc.RetryWaitMin, rc.RetryWaitMax = baseDelay, maxDelay
-				rc.Logger = nil
-				return rc.StandardClient()
+				return newRetryableHTTP(otelhttp.NewTransport(base, otelhttp.WithTracerProvider(tp)))
 			}},
 		)
 	}
@@ -176,10 +160,36 @@ type handWritten struct {
 }
 
 func newHandWritten(next http.RoundTripper) *handWritten {
+	return newHandWrittenOpen(next, openDuration)
+}
+
+// newHandWrittenOpen is newHandWritten with breakers open for open.
+func newHandWrittenOpen(next http.RoundTripper, open time.Duration) *handWritten {
 	return &handWritten{next: next, cb: gobreaker.NewTwoStepCircuitBreaker[*http.Response](gobreaker.Settings{
-		Timeout:     openDuration,
+		Timeout:     open,
 		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= tripAfter },
 	})}
+}
+
+// newRetryableHTTP is go-retryablehttp as the peers configure it: at most
+// maxRetries retries, baseDelay–maxDelay backoff, no logging.
+func newRetryableHTTP(base http.RoundTripper) Doer {
+	rc := retryablehttp.NewClient()
+	rc.HTTPClient = &http.Client{Transport: base}
+	rc.RetryMax = maxRetries
+	rc.RetryWaitMin, rc.RetryWaitMax = baseDelay, maxDelay
+	rc.Logger = nil
+	return rc.StandardClient()
+}
+
+// newFailsafe is failsafe-go as the peers configure it, its breaker open
+// for open after tripAfter failures.
+func newFailsafe(base http.RoundTripper, open time.Duration) Doer {
+	rpol := failsafehttp.NewRetryPolicyBuilder().WithMaxRetries(maxRetries).WithBackoff(baseDelay, maxDelay).Build()
+	cb := circuitbreaker.NewBuilder[*http.Response]().
+		HandleIf(func(r *http.Response, err error) bool { return err != nil || r != nil && r.StatusCode >= 500 }).
+		WithFailureThreshold(tripAfter).WithDelay(open).Build()
+	return &http.Client{Transport: failsafehttp.NewRoundTripper(base, rpol, cb)}
 }
 
 var errServer = errors.New("server error")

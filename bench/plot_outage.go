@@ -8,13 +8,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/failsafe-go/failsafe-go/circuitbreaker"
-	"github.com/failsafe-go/failsafe-go/failsafehttp"
-	"github.com/hashicorp/go-retryablehttp"
 	"github.com/resilient-http/resilient/transport"
 	"github.com/resilient-http/resilient/transport/breaker"
 	"github.com/resilient-http/resilient/transport/retry"
-	"github.com/sony/gobreaker/v2"
 )
 
 // OutageScript is the timeline of the outage scenario: the server answers
@@ -74,26 +70,12 @@ func OutagePeers(open time.Duration) []Peer {
 	bp := breaker.Policy{ConsecutiveFailures: tripAfter, OpenTimeout: open}
 	return []Peer{
 		{Name: "bare", New: func(base http.RoundTripper) Doer { return &http.Client{Transport: base} }},
-		{Name: "go-retryablehttp", Retries: true, New: func(base http.RoundTripper) Doer {
-			rc := retryablehttp.NewClient()
-			rc.HTTPClient = &http.Client{Transport: base}
-			rc.RetryMax = maxRetries
-			rc.RetryWaitMin, rc.RetryWaitMax = baseDelay, maxDelay
-			rc.Logger = nil
-			return rc.StandardClient()
-		}},
+		{Name: "go-retryablehttp", Retries: true, New: newRetryableHTTP},
 		{Name: "failsafe-go", Retries: true, Breaks: true, New: func(base http.RoundTripper) Doer {
-			rpol := failsafehttp.NewRetryPolicyBuilder().WithMaxRetries(maxRetries).WithBackoff(baseDelay, maxDelay).Build()
-			cb := circuitbreaker.NewBuilder[*http.Response]().
-				HandleIf(func(r *http.Response, err error) bool { return err != nil || r != nil && r.StatusCode >= 500 }).
-				WithFailureThreshold(tripAfter).WithDelay(open).Build()
-			return &http.Client{Transport: failsafehttp.NewRoundTripper(base, rpol, cb)}
+			return newFailsafe(base, open)
 		}},
 		{Name: "hand-written gobreaker+backoff", Retries: true, Breaks: true, New: func(base http.RoundTripper) Doer {
-			return &http.Client{Transport: &handWritten{next: base, cb: gobreaker.NewTwoStepCircuitBreaker[*http.Response](gobreaker.Settings{
-				Timeout:     open,
-				ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= tripAfter },
-			})}}
+			return &http.Client{Transport: newHandWrittenOpen(base, open)}
 		}},
 		{Name: "resilient stack", Retries: true, Breaks: true, New: func(base http.RoundTripper) Doer {
 			c, err := transport.NewClient(&http.Client{Transport: base}, partnerConfig(noTimeouts(transport.Policy{Retry: rp, Breaker: bp})))
